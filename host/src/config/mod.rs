@@ -1,0 +1,480 @@
+//! `sluice.toml`: what to read, which plugins to run, where to write.
+//!
+//! Loading is all-or-nothing: [`Config::load`] parses, interpolates `${VAR}`s, resolves
+//! relative paths against the file's folder and checks every cross-reference before
+//! anything starts, and each error names the file, the key and what is wrong.
+
+mod env;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+
+/// A configuration error, printed as `FILE: KEY: MESSAGE`.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// Dotted path to the offending key, or a line reference when there is no key.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.file.display(), self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub host: HostConfig,
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    #[serde(default)]
+    pub sinks: BTreeMap<String, SinkConfig>,
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, PipelineConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// Where plugins live: `NAME.wasm` is the plugin `NAME`. Watched for new versions.
+    pub plugins_dir: PathBuf,
+    /// Where sources keep their positions across restarts.
+    pub data_dir: PathBuf,
+    /// How often each pipeline logs its counters.
+    #[serde(with = "humantime_serde")]
+    pub status_interval: Duration,
+    /// How long a graceful shutdown may take to drain in-flight batches.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Sandbox limits for every plugin instance.
+    pub plugin_limits: PluginLimits,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            plugins_dir: "plugins".into(),
+            data_dir: "data".into(),
+            status_interval: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
+            plugin_limits: PluginLimits::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimits {
+    /// Linear memory an instance may grow to.
+    pub memory: ByteSize,
+    /// Wall-clock time one `process` call may take before it is interrupted.
+    #[serde(with = "humantime_serde")]
+    pub batch_timeout: Duration,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits { memory: ByteSize::mib(64), batch_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// How a line of text maps to a record.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LineFormat {
+    /// The line is the record's value.
+    #[default]
+    Lines,
+    /// The line is a JSON object `{"key", "value", "headers", "timestamp"}`.
+    Envelope,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Lines of a file; with `follow`, waits for more like `tail -f`.
+    File {
+        path: PathBuf,
+        #[serde(default)]
+        format: LineFormat,
+        #[serde(default)]
+        follow: bool,
+    },
+    /// Lines of standard input, until it closes.
+    Stdin {
+        #[serde(default)]
+        format: LineFormat,
+    },
+    /// Synthetic JSON records, for trying pipelines out and for load tests.
+    Generator {
+        /// Stop after this many records; run forever if absent.
+        count: Option<u64>,
+        /// Records per second; as fast as possible if absent.
+        rate: Option<f64>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// Appends to a file, fsynced before records are acknowledged.
+    File {
+        path: PathBuf,
+        #[serde(default = "envelope")]
+        format: LineFormat,
+    },
+    /// Writes to standard output.
+    Stdout {
+        #[serde(default = "envelope")]
+        format: LineFormat,
+    },
+    /// Accepts and discards everything.
+    Null {},
+}
+
+fn envelope() -> LineFormat {
+    LineFormat::Envelope
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// The source to read, by name.
+    pub source: String,
+    /// The plugin chain, in order: each plugin's outputs are the next one's inputs.
+    #[serde(default)]
+    pub plugins: Vec<PluginRef>,
+    /// Route name → the sinks that receive records sent down it.
+    #[serde(default)]
+    pub routes: BTreeMap<String, Vec<String>>,
+    /// The route for outputs that name none.
+    pub default_route: Option<String>,
+    /// The sink for records that a plugin rejects, that fail, or whose route is unknown.
+    pub dead_letter: String,
+    /// Records per batch, at most.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// How long a partial batch waits for more records before it goes anyway.
+    #[serde(default = "default_batch_wait", with = "humantime_serde")]
+    pub batch_wait: Duration,
+}
+
+fn default_batch_size() -> usize {
+    500
+}
+
+fn default_batch_wait() -> Duration {
+    Duration::from_millis(100)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    /// The plugin's file stem in the plugins directory.
+    pub name: String,
+    /// Passed to the plugin's `init`. Nested tables flatten to dotted keys.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+pub const MAX_BATCH_SIZE: usize = 100_000;
+
+impl Config {
+    /// Reads, interpolates, parses and checks `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(path, &text, |name| std::env::var(name).ok())
+    }
+
+    /// Parses config `text` as if read from `path`, looking variables up with `env`.
+    pub fn parse(path: &Path, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let error = |key: String, message: String| ConfigError { file: path.to_owned(), key, message };
+        let text = env::interpolate(text, env)
+            .map_err(|m| error(format!("line {}", m.line), format!("environment variable `{}` is not set", m.name)))?;
+        let deserializer = toml::Deserializer::parse(&text).map_err(|e| error(location(&text, &e), e.message().to_owned()))?;
+        let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let at = location(&text, &inner);
+            error(if key == "." { at } else { format!("{key} ({at})") }, inner.message().to_owned())
+        })?;
+        config.check().map_err(|(key, message)| error(key, message))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.pipelines.is_empty() {
+            return Err(("pipelines".into(), "no pipeline is defined: there is nothing to run".into()));
+        }
+        let list = |names: &mut dyn Iterator<Item = &String>| names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        let mut used_sources = BTreeSet::new();
+        for (name, p) in &self.pipelines {
+            let key = |k: &str| format!("pipelines.{name}.{k}");
+            if !self.sources.contains_key(&p.source) {
+                let known = list(&mut self.sources.keys());
+                return Err((key("source"), format!("no source is named `{}` (sources: {known})", p.source)));
+            }
+            if !used_sources.insert(&p.source) {
+                return Err((key("source"), format!("source `{}` already feeds another pipeline", p.source)));
+            }
+            let sink = |k: String, sink: &String| match self.sinks.contains_key(sink) {
+                true => Ok(()),
+                false => Err((k, format!("no sink is named `{sink}` (sinks: {})", list(&mut self.sinks.keys())))),
+            };
+            sink(key("dead_letter"), &p.dead_letter)?;
+            for (route, sinks) in &p.routes {
+                if sinks.is_empty() {
+                    return Err((key(&format!("routes.{route}")), "a route needs at least one sink".into()));
+                }
+                for (i, s) in sinks.iter().enumerate() {
+                    sink(key(&format!("routes.{route}[{i}]")), s)?;
+                }
+            }
+            if let Some(default) = &p.default_route
+                && !p.routes.contains_key(default)
+            {
+                let known = list(&mut p.routes.keys());
+                return Err((key("default_route"), format!("no route is named `{default}` (routes: {known})")));
+            }
+            if p.batch_size == 0 || p.batch_size > MAX_BATCH_SIZE {
+                return Err((key("batch_size"), format!("must be between 1 and {MAX_BATCH_SIZE}")));
+            }
+            for (i, plugin) in p.plugins.iter().enumerate() {
+                let key = key(&format!("plugins[{i}]"));
+                if !is_plugin_name(&plugin.name) {
+                    return Err((format!("{key}.name"), format!("`{}` is not a plugin name: use the file stem of a .wasm file in the plugins directory", plugin.name)));
+                }
+                flatten_plugin_config(&plugin.config).map_err(|(k, m)| (format!("{key}.config.{k}"), m))?;
+            }
+        }
+        for (name, source) in &self.sources {
+            if let SourceConfig::Generator { rate: Some(rate), .. } = source
+                && !(rate.is_finite() && *rate > 0.0)
+            {
+                return Err((format!("sources.{name}.rate"), "must be a positive number of records per second".into()));
+            }
+        }
+        if self.host.plugin_limits.memory < ByteSize::mib(1) {
+            return Err(("host.plugin_limits.memory".into(), "must be at least 1 MiB".into()));
+        }
+        Ok(())
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.host.plugins_dir);
+        resolve(&mut self.host.data_dir);
+        for source in self.sources.values_mut() {
+            if let SourceConfig::File { path, .. } = source {
+                resolve(path);
+            }
+        }
+        for sink in self.sinks.values_mut() {
+            if let SinkConfig::File { path, .. } = sink {
+                resolve(path);
+            }
+        }
+    }
+}
+
+/// A plugin name is a file stem: no path separators, no leading dot.
+pub fn is_plugin_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\'])
+}
+
+/// Turns a plugin's TOML config table into the key/value pairs its `init` receives:
+/// scalars in their TOML spelling, nested tables as dotted keys, arrays of scalars joined
+/// with commas.
+pub fn flatten_plugin_config(table: &toml::Table) -> Result<Vec<(String, String)>, (String, String)> {
+    fn scalar(value: &toml::Value) -> Option<String> {
+        Some(match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Datetime(d) => d.to_string(),
+            toml::Value::Array(_) | toml::Value::Table(_) => return None,
+        })
+    }
+    fn walk(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) -> Result<(), (String, String)> {
+        for (k, v) in table {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                toml::Value::Table(t) => walk(&key, t, out)?,
+                toml::Value::Array(items) => {
+                    let items: Option<Vec<String>> = items.iter().map(scalar).collect();
+                    let items = items.ok_or_else(|| (key.clone(), "arrays in plugin config may hold only strings, numbers and booleans".to_owned()))?;
+                    out.push((key, items.join(",")));
+                }
+                scalar_value => out.push((key, scalar(scalar_value).expect("not a table or array"))),
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk("", table, &mut out)?;
+    Ok(out)
+}
+
+/// "line L, column C" for a TOML error, or "(document)" when it has no position.
+fn location(text: &str, error: &toml::de::Error) -> String {
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}")
+        }
+        None => "(document)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"
+[host]
+plugins_dir = "plugins"
+plugin_limits = { memory = "32 MiB", batch_timeout = "2s" }
+
+[sources.gen]
+type = "generator"
+count = 10
+rate = 100.0
+
+[sinks.good]
+type = "file"
+path = "out/good.jsonl"
+
+[sinks.dlq]
+type = "file"
+path = "/var/dlq.jsonl"
+
+[pipelines.main]
+source = "gen"
+plugins = [
+    { name = "json-validate" },
+    { name = "router", config = { field = "level", map = { error = "errors" } } },
+]
+routes = { all = ["good"], errors = ["good", "dlq"] }
+default_route = "all"
+dead_letter = "dlq"
+batch_size = 100
+batch_wait = "50ms"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/sluice/sluice.toml"), text, |_| None)
+    }
+
+    fn error_of(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_a_full_config_and_resolves_paths_against_its_folder() {
+        let config = parse(VALID).unwrap();
+        assert_eq!(config.host.plugins_dir, Path::new("/etc/sluice/plugins"));
+        assert_eq!(config.host.plugin_limits.memory, ByteSize::mib(32));
+        assert_eq!(config.host.plugin_limits.batch_timeout, Duration::from_secs(2));
+        let SinkConfig::File { path, format } = &config.sinks["good"] else { panic!() };
+        assert_eq!(path, Path::new("/etc/sluice/out/good.jsonl"));
+        assert_eq!(*format, LineFormat::Envelope);
+        let SinkConfig::File { path, .. } = &config.sinks["dlq"] else { panic!() };
+        assert_eq!(path, Path::new("/var/dlq.jsonl"), "absolute paths stay");
+        let p = &config.pipelines["main"];
+        assert_eq!((p.batch_size, p.batch_wait), (100, Duration::from_millis(50)));
+        assert_eq!(flatten_plugin_config(&p.plugins[1].config).unwrap(), [("field".into(), "level".into()), ("map.error".into(), "errors".into())]);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_path_and_line() {
+        let err = error_of(&VALID.replace("batch_size = 100", "batch_sise = 100"));
+        assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.batch_sise (line 28, column 1): "), "{err}");
+        assert!(err.contains("unknown field `batch_sise`"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_is_named_with_its_path() {
+        let err = error_of(&VALID.replace("batch_size = 100", "batch_size = \"many\""));
+        assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.batch_size (line 28, column 14): "), "{err}");
+        assert!(err.contains("expected usize"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_connector_type_lists_the_known_ones() {
+        let err = error_of(&VALID.replace("type = \"generator\"", "type = \"kafak\""));
+        assert!(err.contains("sources.gen"), "{err}");
+        assert!(err.contains("unknown variant `kafak`, expected one of `file`, `stdin`, `generator`"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_field_inside_a_connector_is_refused() {
+        let err = error_of(&VALID.replace("rate = 100.0", "rat = 100.0"));
+        assert!(err.contains("unknown field `rat`"), "{err}");
+    }
+
+    #[test]
+    fn dangling_references_name_the_key_and_the_candidates() {
+        let err = error_of(&VALID.replace("errors = [\"good\", \"dlq\"]", "errors = [\"good\", \"dql\"]"));
+        assert_eq!(err, "/etc/sluice/sluice.toml: pipelines.main.routes.errors[1]: no sink is named `dql` (sinks: `dlq`, `good`)");
+        let err = error_of(&VALID.replace("source = \"gen\"", "source = \"nope\""));
+        assert_eq!(err, "/etc/sluice/sluice.toml: pipelines.main.source: no source is named `nope` (sources: `gen`)");
+        let err = error_of(&VALID.replace("default_route = \"all\"", "default_route = \"most\""));
+        assert_eq!(err, "/etc/sluice/sluice.toml: pipelines.main.default_route: no route is named `most` (routes: `all`, `errors`)");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        let err = error_of(&VALID.replace("batch_size = 100", "batch_size = 0"));
+        assert_eq!(err, "/etc/sluice/sluice.toml: pipelines.main.batch_size: must be between 1 and 100000");
+        let err = error_of(&VALID.replace("rate = 100.0", "rate = -1.0"));
+        assert_eq!(err, "/etc/sluice/sluice.toml: sources.gen.rate: must be a positive number of records per second");
+        let err = error_of(&VALID.replace("{ name = \"json-validate\" }", "{ name = \"../x\" }"));
+        assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.plugins[0].name: "), "{err}");
+        let err = error_of(&VALID.replace("map = { error = \"errors\" }", "map = [{ a = 1 }]"));
+        assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.plugins[1].config.map: arrays"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_give_the_line() {
+        let err = error_of("[pipelines.x\nsource = 1");
+        assert!(err.starts_with("/etc/sluice/sluice.toml: line 1, column "), "{err}");
+    }
+
+    #[test]
+    fn a_config_without_pipelines_is_refused() {
+        assert_eq!(error_of(""), "/etc/sluice/sluice.toml: pipelines: no pipeline is defined: there is nothing to run");
+    }
+
+    #[test]
+    fn environment_variables_are_interpolated() {
+        let text = VALID.replace("count = 10", "count = ${COUNT}");
+        let config = Config::parse(Path::new("s.toml"), &text, |n| (n == "COUNT").then(|| "7".into())).unwrap();
+        assert!(matches!(config.sources["gen"], SourceConfig::Generator { count: Some(7), .. }));
+        let err = error_of(&text);
+        assert_eq!(err, "/etc/sluice/sluice.toml: line 8: environment variable `COUNT` is not set");
+    }
+}

@@ -1,0 +1,149 @@
+//! The `sluice` command.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use sluice::codec::LineFormat;
+use sluice::config::Config;
+use sluice::plugin::PluginEngine;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// Sluice: a stream processor that runs WebAssembly plugins between sources and sinks.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipelines of a config file until their sources end or a signal arrives.
+    Run {
+        #[arg(short, long, default_value = "sluice.toml")]
+        config: PathBuf,
+    },
+    /// Check a config file, its plugins and their configuration, without running anything.
+    Validate {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Work with plugin files.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Describe a .wasm file and say whether Sluice can run it.
+    Check { file: PathBuf },
+    /// Run a plugin over a file of records and print what it does with each, as JSON lines.
+    Test {
+        file: PathBuf,
+        /// Records, one per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// How to read the input lines.
+        #[arg(long, value_enum, default_value = "lines")]
+        input_format: InputFormat,
+        /// Plugin configuration, as KEY=VALUE; repeat for several.
+        #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        config: Vec<(String, String)>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InputFormat {
+    /// Each line is a record's value.
+    Lines,
+    /// Each line is a JSON record envelope {"key","value","headers","timestamp"}.
+    Envelope,
+}
+
+fn parse_key_value(arg: &str) -> Result<(String, String), String> {
+    arg.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("`{arg}` is not KEY=VALUE"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("sluice").build().expect("cannot start the async runtime");
+    match runtime.block_on(execute(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { config } => {
+            let config = Config::load(&config)?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            sluice::topology::run(config, shutdown).await?;
+            tracing::info!("stopped cleanly");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { config: path } => {
+            let config = Config::load(&path)?;
+            sluice::topology::check(&config).await?;
+            println!("{}: ok ({} pipelines)", path.display(), config.pipelines.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin(PluginCommand::Check { file }) => tokio::task::spawn_blocking(move || check_plugin(&file)).await?,
+        Command::Plugin(PluginCommand::Test { file, input, input_format, config }) => {
+            let format = match input_format {
+                InputFormat::Lines => LineFormat::Lines,
+                InputFormat::Envelope => LineFormat::Envelope,
+            };
+            tokio::task::spawn_blocking(move || sluice::plugin_test::run(&file, &input, format, &config, &mut std::io::stdout().lock())).await??;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check_plugin(file: &Path) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
+    let inspection = PluginEngine::new()?.inspect(name, &bytes).with_context(|| format!("{} is not a usable plugin", file.display()))?;
+    println!("{inspection}");
+    Ok(if inspection.verdict.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM; a second signal exits at once.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("cannot listen for SIGTERM");
+    let mut int = signal(SignalKind::interrupt()).expect("cannot listen for SIGINT");
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::info!("stopping: finishing in-flight batches (signal again to exit at once)");
+    shutdown.cancel();
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    std::process::exit(130);
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}

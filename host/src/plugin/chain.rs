@@ -1,0 +1,193 @@
+//! A pipeline's plugins, in order, and how a batch goes through them.
+//!
+//! Each plugin's outputs are the next plugin's inputs. Every record in between remembers
+//! its *origin*, the index of the source record it descends from, which keeps metadata
+//! and dead-letter context attached across the chain. A route named by one plugin stays
+//! with the record through later plugins unless one of them names another.
+//!
+//! Hot swap: each slot has a background task that instantiates and initializes a new
+//! version as soon as the plugins directory publishes it, off the pipeline's thread. The
+//! chain picks the ready instance up between two batches, so every batch runs entirely
+//! on one version, in order, and nothing is lost or repeated. A version that fails to
+//! start never becomes ready: the previous one keeps running.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use super::engine::CompiledPlugin;
+use super::instance::{PluginInstance, PluginOutput};
+use crate::config::PluginLimits;
+use crate::record::{Record, RecordMeta};
+
+/// A record that goes to the dead-letter sink, and why.
+pub struct DeadLetter {
+    pub origin: usize,
+    /// The record as the failing plugin received it.
+    pub record: Record,
+    pub reason: String,
+    /// The plugin that rejected it; `None` when the source could not decode it.
+    pub plugin: Option<Arc<CompiledPlugin>>,
+}
+
+/// What became of a batch: the outputs of the last plugin, and the dead letters.
+#[derive(Default)]
+pub struct ChainResult {
+    pub outputs: Vec<PluginOutput>,
+    pub dead: Vec<DeadLetter>,
+    /// Source records that produced no output and were not dead-lettered.
+    pub dropped: usize,
+}
+
+/// One plugin's place in the chain.
+struct Slot {
+    instance: Option<PluginInstance>,
+    version: Arc<CompiledPlugin>,
+    pipeline: String,
+    config: Vec<(String, String)>,
+    limits: PluginLimits,
+    /// A started instance of a newer version, waiting for the gap between two batches.
+    ready: Arc<Mutex<Option<PluginInstance>>>,
+    preparer: AbortHandle,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.preparer.abort();
+    }
+}
+
+/// How to start one plugin of a chain.
+pub struct SlotSpec {
+    pub versions: watch::Receiver<Arc<CompiledPlugin>>,
+    pub config: Vec<(String, String)>,
+}
+
+pub struct Chain {
+    slots: Vec<Slot>,
+}
+
+impl Chain {
+    /// Starts every plugin of the chain. Blocking (instantiation runs here); the error
+    /// names the plugin that could not start. Must run inside a Tokio runtime, which hosts
+    /// the tasks that prepare new versions.
+    pub fn start(pipeline: &str, specs: Vec<SlotSpec>, limits: PluginLimits) -> Result<Chain, String> {
+        let mut slots = Vec::with_capacity(specs.len());
+        for SlotSpec { mut versions, config } in specs {
+            let version = versions.borrow_and_update().clone();
+            let instance = PluginInstance::start(version.clone(), pipeline, &config, limits)?;
+            let ready = Arc::new(Mutex::new(None));
+            let preparer = tokio::spawn(prepare_new_versions(versions, ready.clone(), pipeline.to_owned(), config.clone(), limits)).abort_handle();
+            slots.push(Slot { instance: Some(instance), version, pipeline: pipeline.to_owned(), config, limits, ready, preparer });
+        }
+        Ok(Chain { slots })
+    }
+
+    /// Runs a batch through every plugin. Blocking. `malformed` records (that the source
+    /// could not decode) skip the plugins and are dead-lettered.
+    pub fn run(&mut self, source: &str, meta: &[RecordMeta], records: Vec<Record>, malformed: &[(usize, String)]) -> ChainResult {
+        let mut result = ChainResult::default();
+        let mut reasons = malformed.iter().peekable();
+        let mut stage = Vec::with_capacity(records.len());
+        for (origin, record) in records.into_iter().enumerate() {
+            match reasons.next_if(|(i, _)| *i == origin) {
+                Some((_, reason)) => result.dead.push(DeadLetter { origin, record, reason: format!("source could not decode the record: {reason}"), plugin: None }),
+                None => stage.push(PluginOutput { origin, record, route: None }),
+            }
+        }
+        let inputs = stage.len();
+        for slot in &mut self.slots {
+            if stage.is_empty() {
+                break;
+            }
+            stage = slot.run(source, meta, stage, &mut result.dead);
+        }
+        let mut produced = vec![false; meta.len()];
+        for output in &stage {
+            produced[output.origin] = true;
+        }
+        let dead_inputs = result.dead.iter().filter(|d| d.plugin.is_some()).map(|d| d.origin);
+        for origin in dead_inputs {
+            produced[origin] = true;
+        }
+        result.dropped = inputs - produced.iter().filter(|&&p| p).count().min(inputs);
+        result.outputs = stage;
+        result
+    }
+
+    /// The versions now running, for logs and tests.
+    pub fn versions(&self) -> Vec<(String, String)> {
+        self.slots.iter().map(|s| (s.version.name.clone(), s.version.version.clone())).collect()
+    }
+}
+
+impl Slot {
+    fn run(&mut self, source: &str, meta: &[RecordMeta], mut inputs: Vec<PluginOutput>, dead: &mut Vec<DeadLetter>) -> Vec<PluginOutput> {
+        self.take_ready_version();
+        let outcome = match self.instance.as_mut() {
+            Some(instance) => instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin]))),
+            None => self.restart().and_then(|instance| instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin])))),
+        };
+        let result = match outcome {
+            Ok(result) => result,
+            Err(reason) => {
+                tracing::warn!(plugin = %self.version.name, version = %self.version.version, pipeline = %self.pipeline, records = inputs.len(), %reason, "batch failed; its records go to the dead-letter sink and the instance is replaced");
+                self.instance = None;
+                dead.extend(inputs.into_iter().map(|i| DeadLetter { origin: i.origin, record: i.record, reason: reason.clone(), plugin: Some(self.version.clone()) }));
+                return Vec::new();
+            }
+        };
+        for (index, reason) in result.rejected {
+            let input = &mut inputs[index];
+            dead.push(DeadLetter { origin: input.origin, record: std::mem::take(&mut input.record), reason, plugin: Some(self.version.clone()) });
+        }
+        let mut outputs = result.outputs;
+        for output in &mut outputs {
+            let input = &inputs[output.origin];
+            output.origin = input.origin;
+            if output.route.is_none() {
+                output.route = input.route.clone();
+            }
+        }
+        outputs
+    }
+
+    /// Replaces a failed instance with a fresh one of the same version.
+    fn restart(&mut self) -> Result<&mut PluginInstance, String> {
+        let instance = PluginInstance::start(self.version.clone(), &self.pipeline, &self.config, self.limits).map_err(|e| format!("the plugin could not be restarted after a failure: {e}"))?;
+        Ok(self.instance.insert(instance))
+    }
+
+    fn take_ready_version(&mut self) {
+        let Some(instance) = self.ready.lock().expect("ready slot poisoned").take() else { return };
+        let new = instance.plugin().clone();
+        tracing::info!(plugin = %new.name, pipeline = %self.pipeline, from = %self.version.version, to = %new.version, "plugin swapped");
+        self.version = new;
+        self.instance = Some(instance);
+    }
+}
+
+/// Starts each version the directory publishes, and leaves it ready for the chain.
+async fn prepare_new_versions(
+    mut versions: watch::Receiver<Arc<CompiledPlugin>>,
+    ready: Arc<Mutex<Option<PluginInstance>>>,
+    pipeline: String,
+    config: Vec<(String, String)>,
+    limits: PluginLimits,
+) {
+    while versions.changed().await.is_ok() {
+        let version = versions.borrow_and_update().clone();
+        let (name, number) = (version.name.clone(), version.version.clone());
+        let (pipeline_, config_) = (pipeline.clone(), config.clone());
+        let started = tokio::task::spawn_blocking(move || PluginInstance::start(version, &pipeline_, &config_, limits)).await;
+        match started {
+            Ok(Ok(instance)) => {
+                tracing::info!(plugin = %name, version = %number, %pipeline, "new plugin version started; it takes over at the next batch");
+                *ready.lock().expect("ready slot poisoned") = Some(instance);
+            }
+            Ok(Err(reason)) => tracing::error!(plugin = %name, version = %number, %pipeline, %reason, "new plugin version failed to start; the previous version keeps running"),
+            Err(panic) => tracing::error!(plugin = %name, %pipeline, error = %panic, "starting a new plugin version panicked; the previous version keeps running"),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The plugins directory: `NAME.wasm` is the plugin `NAME`. Watched for new versions.
+//!
+//! At start every plugin a pipeline names is compiled, and any failure stops the start.
+//! After that, a changed file is read, compiled off the async runtime, and published on
+//! the plugin's `watch` channel, where each pipeline's chain picks it up. A file that
+//! fails to compile is reported and never published, so a broken build never replaces a
+//! working one. Removing a file keeps the loaded version running.
+//!
+//! Copying a large file in place may be seen half-written: it then fails to compile, is
+//! reported, and is picked up again once the copy completes. Copying to a temporary name
+//! and renaming it into place avoids the noise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use notify_debouncer_full::notify::{RecursiveMode, RecommendedWatcher};
+use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
+use tokio::sync::{mpsc, watch};
+
+use super::engine::{CompiledPlugin, PluginEngine};
+
+/// How long the directory must be quiet before a change is acted on.
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+pub struct PluginDirectory {
+    dir: PathBuf,
+    engine: Arc<PluginEngine>,
+    plugins: BTreeMap<String, watch::Sender<Arc<CompiledPlugin>>>,
+}
+
+/// Keeps the directory watched; dropping it stops the watching.
+pub struct DirectoryWatch {
+    _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
+}
+
+impl PluginDirectory {
+    /// Compiles the named plugins from `dir`. The error lists every plugin that failed.
+    pub async fn load(engine: Arc<PluginEngine>, dir: &Path, names: &BTreeSet<String>) -> anyhow::Result<Arc<Self>> {
+        let mut plugins = BTreeMap::new();
+        let mut failures = Vec::new();
+        for name in names {
+            match compile_file(&engine, dir, name).await {
+                Ok(compiled) => {
+                    tracing::info!(plugin = %name, version = %compiled.version, bytes = compiled.size, "plugin loaded");
+                    plugins.insert(name.clone(), watch::channel(Arc::new(compiled)).0);
+                }
+                Err(e) => failures.push(format!("{e:#}")),
+            }
+        }
+        if !failures.is_empty() {
+            anyhow::bail!("{}", failures.join("\n"));
+        }
+        Ok(Arc::new(PluginDirectory { dir: dir.to_owned(), engine, plugins }))
+    }
+
+    /// The versions of plugin `name`, starting with the loaded one.
+    pub fn subscribe(&self, name: &str) -> Option<watch::Receiver<Arc<CompiledPlugin>>> {
+        self.plugins.get(name).map(watch::Sender::subscribe)
+    }
+
+    /// Starts watching the directory; new versions are published until the returned
+    /// handle is dropped.
+    pub fn watch(self: &Arc<Self>) -> anyhow::Result<DirectoryWatch> {
+        let (changed_tx, mut changed) = mpsc::unbounded_channel::<String>();
+        let tracked: BTreeSet<String> = self.plugins.keys().cloned().collect();
+        let mut debouncer = new_debouncer(DEBOUNCE, None, move |events: DebounceEventResult| match events {
+            Ok(events) => {
+                let names: BTreeSet<String> = events.iter().flat_map(|e| e.paths.iter()).filter_map(|p| plugin_name(p)).filter(|n| tracked.contains(n)).collect();
+                for name in names {
+                    let _ = changed_tx.send(name);
+                }
+            }
+            Err(errors) => tracing::error!(?errors, "watching the plugins directory failed"),
+        })?;
+        debouncer.watch(&self.dir, RecursiveMode::NonRecursive).with_context(|| format!("cannot watch {}", self.dir.display()))?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            while let Some(name) = changed.recv().await {
+                this.reload(&name).await;
+            }
+        });
+        tracing::info!(dir = %self.dir.display(), "watching for new plugin versions");
+        Ok(DirectoryWatch { _debouncer: debouncer })
+    }
+
+    async fn reload(&self, name: &str) {
+        let sender = &self.plugins[name];
+        let path = self.dir.join(format!("{name}.wasm"));
+        if !path.exists() {
+            tracing::warn!(plugin = name, "plugin file removed; the loaded version keeps running");
+            return;
+        }
+        match compile_file(&self.engine, &self.dir, name).await {
+            Ok(compiled) if compiled.version == sender.borrow().version => {}
+            Ok(compiled) => {
+                tracing::info!(plugin = name, version = %compiled.version, "new plugin version compiled");
+                sender.send_replace(Arc::new(compiled));
+            }
+            Err(e) => {
+                let running = sender.borrow().version.clone();
+                tracing::error!(plugin = name, %running, error = format!("{e:#}"), "new plugin file rejected; the running version stays");
+            }
+        }
+    }
+}
+
+/// `dir/NAME.wasm` → `NAME`; anything else (temporary files, other extensions) → `None`.
+fn plugin_name(path: &Path) -> Option<String> {
+    if path.extension()? != "wasm" {
+        return None;
+    }
+    let stem = path.file_stem()?.to_str()?;
+    crate::config::is_plugin_name(stem).then(|| stem.to_owned())
+}
+
+/// Reads and compiles `dir/NAME.wasm` on a blocking thread.
+pub async fn compile_file(engine: &Arc<PluginEngine>, dir: &Path, name: &str) -> anyhow::Result<CompiledPlugin> {
+    let path = dir.join(format!("{name}.wasm"));
+    let bytes = tokio::fs::read(&path).await.with_context(|| format!("plugin `{name}`: cannot read {}", path.display()))?;
+    let engine = engine.clone();
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || engine.compile(&name, &bytes).with_context(|| format!("plugin `{name}` ({})", path.display()))).await?
+}

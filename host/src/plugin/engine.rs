@@ -1,0 +1,88 @@
+//! The Wasmtime engine, shared by every plugin, and compiling plugins for it.
+//!
+//! One [`PluginEngine`] per process: it owns the `Engine` (compiled code is tied to it),
+//! the `Linker` that provides the `sluice:plugin/host` imports and a capability-free WASI,
+//! and a thread that advances the epoch used for per-batch deadlines.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+use super::bindings::{Plugin, PluginPre};
+use super::instance::InstanceState;
+
+/// How often the epoch advances: the resolution of batch deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+pub struct PluginEngine {
+    pub(super) engine: Engine,
+    pub(super) linker: Linker<InstanceState>,
+}
+
+/// A plugin version compiled and linked, ready to instantiate many times.
+pub struct CompiledPlugin {
+    /// The file stem in the plugins directory.
+    pub name: String,
+    /// The first 12 hex digits of the file's SHA-256: identifies the exact build.
+    pub version: String,
+    pub size: usize,
+    pub(super) pre: PluginPre<InstanceState>,
+}
+
+impl PluginEngine {
+    pub fn new() -> anyhow::Result<Arc<Self>> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        // Deadlines: the store traps once the epoch passes its deadline. Cheaper than fuel
+        // (a check at loop back-edges and function entries, not a counter per instruction).
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)?;
+
+        let weak = engine.weak();
+        std::thread::Builder::new().name("sluice-epoch".into()).spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+                if let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                }
+            }
+        })?;
+        Ok(Arc::new(PluginEngine { engine, linker }))
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles and links `bytes` as the plugin `name`. Blocking and CPU-heavy (Cranelift
+    /// runs here): call it from a blocking thread, never from the async runtime.
+    ///
+    /// Fails, saying why, if the bytes are not a component, if the component imports
+    /// anything the host does not provide, or if it does not export the plugin world.
+    pub fn compile(&self, name: &str, bytes: &[u8]) -> anyhow::Result<CompiledPlugin> {
+        if is_core_module(bytes) {
+            anyhow::bail!("this is a core WebAssembly module, not a component: build it for `wasm32-wasip2`, or wrap it with `wasm-tools component new`");
+        }
+        let component = Component::from_binary(&self.engine, bytes).map_err(anyhow::Error::from).context("not a valid WebAssembly component")?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("the component needs imports that Sluice does not provide")?;
+        let pre = PluginPre::new(instance_pre).map_err(anyhow::Error::from).context("the component does not export the `sluice:plugin/transform` interface of the `sluice:plugin/plugin` world")?;
+        let digest = Sha256::digest(bytes);
+        let version = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        Ok(CompiledPlugin { name: name.to_owned(), version, size: bytes.len(), pre })
+    }
+}
+
+/// A core module starts with the magic and version 1; a component has layer 1 in the
+/// upper half of the version word.
+fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}

@@ -1,0 +1,103 @@
+//! The loop around every source: read, batch, send downstream, commit what is acknowledged.
+//!
+//! One task per source runs [`run`]. Each turn it does the most urgent thing first:
+//!
+//! 1. commit acknowledgements (so that a busy source never delays them);
+//! 2. notice shutdown (stop reading, send what is batched, wait for acknowledgements);
+//! 3. send a due batch, waiting for room downstream: this is backpressure, a slow sink
+//!    fills the bounded channels behind it and the source simply stops being read;
+//! 4. read the next record, while the batch has room;
+//! 5. make a partial batch due when `batch_wait` has passed since its first record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Source;
+use crate::ack::{AckTracker, BatchAck};
+use crate::batch::{Batch, BatchBuilder};
+use crate::status::PipelineStats;
+
+pub struct BatchSettings {
+    pub size: usize,
+    pub wait: Duration,
+}
+
+/// Drives `source` until it is exhausted, or until `shutdown`, and everything it sent has
+/// been acknowledged and committed.
+pub async fn run<S: Source>(
+    mut source: S,
+    name: Arc<str>,
+    settings: BatchSettings,
+    downstream: mpsc::Sender<Batch>,
+    shutdown: CancellationToken,
+    stats: Arc<PipelineStats>,
+) -> anyhow::Result<()> {
+    let (completed_tx, mut completed) = mpsc::unbounded_channel();
+    let mut tracker = AckTracker::default();
+    let mut builder = BatchBuilder::new(settings.size);
+    let mut next_seq = 0;
+    let mut exhausted = false;
+    let mut stopping = false;
+    // One timer, re-armed per batch, rather than a new one per loop turn.
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    let mut timer_armed = false;
+    let mut waited_out = false;
+
+    loop {
+        let reading = !(exhausted || stopping);
+        let due = !builder.is_empty() && (builder.is_full() || waited_out || !reading);
+        if !reading && builder.is_empty() && tracker.outstanding() == 0 {
+            return Ok(());
+        }
+        tokio::select! {
+            biased;
+            Some(seq) = completed.recv() => {
+                let mut checkpoint = tracker.completed(seq);
+                // Coalesce whatever else completed meanwhile into one commit.
+                while let Ok(seq) = completed.try_recv() {
+                    checkpoint = tracker.completed(seq).or(checkpoint);
+                }
+                if let Some(checkpoint) = checkpoint {
+                    source.commit(checkpoint).await.with_context(|| format!("source `{name}`: commit failed"))?;
+                }
+            }
+            () = shutdown.cancelled(), if !stopping => {
+                stopping = true;
+            }
+            permit = downstream.reserve(), if due => {
+                let Ok(permit) = permit else {
+                    anyhow::bail!("source `{name}`: the pipeline stopped accepting batches");
+                };
+                let seq = next_seq;
+                next_seq += 1;
+                let (batch, last) = builder.take(seq, name.clone(), BatchAck::new(seq, completed_tx.clone()));
+                PipelineStats::add(&stats.records_in, batch.records.len());
+                tracker.sent(seq, last);
+                permit.send(batch);
+                timer_armed = false;
+                waited_out = false;
+            }
+            incoming = source.next(), if reading && !builder.is_full() => {
+                match incoming.with_context(|| format!("source `{name}`"))? {
+                    Some(incoming) => {
+                        if builder.is_empty() {
+                            timer.as_mut().reset(Instant::now() + settings.wait);
+                            timer_armed = true;
+                        }
+                        builder.push(incoming);
+                    }
+                    None => exhausted = true,
+                }
+            }
+            () = &mut timer, if timer_armed && !waited_out => {
+                waited_out = true;
+            }
+        }
+    }
+}

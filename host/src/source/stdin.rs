@@ -1,0 +1,44 @@
+//! Lines of standard input, until it closes. Nothing to commit: a pipe cannot be re-read.
+
+use std::sync::Arc;
+
+use tokio::io::Stdin;
+
+use super::lines::{to_incoming, LineReader};
+use super::{Incoming, Source};
+use crate::ack::Checkpoint;
+use crate::codec::LineFormat;
+
+pub struct StdinSource {
+    reader: LineReader<Stdin>,
+    format: LineFormat,
+    stream: Arc<str>,
+}
+
+impl StdinSource {
+    pub fn new(format: LineFormat) -> Self {
+        StdinSource { reader: LineReader::new(tokio::io::stdin(), 0), format, stream: Arc::from("stdin") }
+    }
+}
+
+impl Source for StdinSource {
+    async fn next(&mut self) -> anyhow::Result<Option<Incoming>> {
+        loop {
+            let line = match self.reader.next_line().await? {
+                Some(line) => line,
+                None => match self.reader.take_partial() {
+                    Some(line) => line,
+                    None => return Ok(None),
+                },
+            };
+            let end = line.end;
+            if let Some(incoming) = to_incoming(line, self.format, &self.stream, end) {
+                return Ok(Some(incoming));
+            }
+        }
+    }
+
+    async fn commit(&mut self, _checkpoint: Checkpoint) -> anyhow::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! Per-pipeline counters, and the periodic line that shows a person the pipeline works.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Counters one pipeline updates once per batch (never per record).
+#[derive(Default, Debug)]
+pub struct PipelineStats {
+    /// Records read from the source.
+    pub records_in: AtomicU64,
+    /// Records handed to sinks on a route (fan-out copies count once per copy).
+    pub records_out: AtomicU64,
+    /// Records sent to the dead-letter sink.
+    pub dead_lettered: AtomicU64,
+    /// Input records a plugin emitted nothing for.
+    pub dropped: AtomicU64,
+    /// Batches whose every delivery was acknowledged.
+    pub batches_acked: AtomicU64,
+}
+
+impl PipelineStats {
+    pub fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> [u64; 5] {
+        [&self.records_in, &self.records_out, &self.dead_lettered, &self.dropped, &self.batches_acked].map(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+/// Logs one line per pipeline every `interval` until the pipelines are gone.
+pub async fn report(pipelines: Vec<(String, Arc<PipelineStats>)>, interval: Duration) {
+    let mut previous: Vec<[u64; 5]> = pipelines.iter().map(|(_, s)| s.snapshot()).collect();
+    let mut last = Instant::now();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let elapsed = last.elapsed().as_secs_f64();
+        last = Instant::now();
+        for ((name, stats), prev) in pipelines.iter().zip(previous.iter_mut()) {
+            let now = stats.snapshot();
+            let rate = (now[0] - prev[0]) as f64 / elapsed;
+            tracing::info!(
+                pipeline = %name,
+                records_in = now[0],
+                records_out = now[1],
+                dead_lettered = now[2],
+                dropped = now[3],
+                batches_acked = now[4],
+                records_per_sec = format_args!("{rate:.0}"),
+                "pipeline status"
+            );
+            *prev = now;
+        }
+    }
+}
