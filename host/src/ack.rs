@@ -12,8 +12,8 @@
 //! again after a restart: at-least-once, never at-most-once.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::mpsc;
 
@@ -46,7 +46,11 @@ pub struct BatchAck(Arc<Pending>);
 
 impl BatchAck {
     pub fn new(seq: BatchSeq, completed: mpsc::UnboundedSender<BatchSeq>) -> Self {
-        BatchAck(Arc::new(Pending { outstanding: AtomicUsize::new(1), seq, completed }))
+        BatchAck(Arc::new(Pending {
+            outstanding: AtomicUsize::new(1),
+            seq,
+            completed,
+        }))
     }
 
     /// A share of the batch that some sink must accept before the batch completes.
@@ -77,7 +81,10 @@ impl Delivery {
 impl Drop for Delivery {
     fn drop(&mut self) {
         if let Some(pending) = &self.0 {
-            tracing::warn!(batch = pending.seq, "a delivery was dropped unaccepted; its batch will not be acknowledged");
+            tracing::warn!(
+                batch = pending.seq,
+                "a delivery was dropped unaccepted; its batch will not be acknowledged"
+            );
         }
     }
 }
@@ -99,7 +106,10 @@ impl AckTracker {
 
     /// Marks `seq` complete; returns the checkpoint to commit if the completed prefix grew.
     pub fn completed(&mut self, seq: BatchSeq) -> Option<Checkpoint> {
-        let index = self.batches.binary_search_by_key(&seq, |&(s, _, _)| s).ok()?;
+        let index = self
+            .batches
+            .binary_search_by_key(&seq, |&(s, _, _)| s)
+            .ok()?;
         self.batches[index].2 = true;
         let mut commit = None;
         while let Some(&(_, checkpoint, true)) = self.batches.front() {

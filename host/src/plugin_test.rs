@@ -39,14 +39,27 @@ struct Output<'a> {
 }
 
 /// Runs the plugin at `wasm` over `input` and writes the results to `out`.
-pub fn run(wasm: &Path, input: &Path, format: LineFormat, config: &[(String, String)], out: &mut impl Write) -> anyhow::Result<()> {
+pub fn run(
+    wasm: &Path,
+    input: &Path,
+    format: LineFormat,
+    config: &[(String, String)],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let engine = PluginEngine::new()?;
-    let name = wasm.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
+    let name = wasm
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin");
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
     let compiled = Arc::new(engine.compile(name, &bytes)?);
-    let mut instance = PluginInstance::start(compiled, "plugin-test", config, PluginLimits::default()).map_err(anyhow::Error::msg)?;
+    let mut instance =
+        PluginInstance::start(compiled, "plugin-test", config, PluginLimits::default())
+            .map_err(anyhow::Error::msg)?;
 
-    let text = Bytes::from(std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?);
+    let text = Bytes::from(
+        std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?,
+    );
     let stream: Arc<str> = Arc::from(input.to_string_lossy().as_ref());
     let mut records = Vec::new();
     let mut start = 0;
@@ -56,8 +69,16 @@ pub fn run(wasm: &Path, input: &Path, format: LineFormat, config: &[(String, Str
         if slice.is_empty() {
             continue;
         }
-        let record = codec::decode(format, slice).map_err(|e| anyhow::anyhow!("{}:{}: {e}", input.display(), line_no + 1))?;
-        records.push((record, RecordMeta { stream: stream.clone(), partition: 0, offset: line_no as u64 }));
+        let record = codec::decode(format, slice)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", input.display(), line_no + 1))?;
+        records.push((
+            record,
+            RecordMeta {
+                stream: stream.clone(),
+                partition: 0,
+                offset: line_no as u64,
+            },
+        ));
     }
     for chunk in records.chunks(BATCH) {
         let result = instance.process("plugin-test", chunk.iter().map(|(r, m)| (r, m)));
@@ -66,7 +87,11 @@ pub fn run(wasm: &Path, input: &Path, format: LineFormat, config: &[(String, Str
     Ok(())
 }
 
-fn write_results(chunk: &[(Record, RecordMeta)], result: Result<PluginResult, String>, out: &mut impl Write) -> anyhow::Result<()> {
+fn write_results(
+    chunk: &[(Record, RecordMeta)],
+    result: Result<PluginResult, String>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let mut outputs: Vec<Vec<Output>> = (0..chunk.len()).map(|_| Vec::new()).collect();
     let mut rejected: Vec<Option<&str>> = vec![None; chunk.len()];
     let result = match &result {
@@ -77,14 +102,24 @@ fn write_results(chunk: &[(Record, RecordMeta)], result: Result<PluginResult, St
         }
     };
     for output in &result.outputs {
-        let route = output.route.as_deref().map(|r| std::str::from_utf8(r).expect("routes are UTF-8"));
-        outputs[output.origin].push(Output { route, record: codec::Envelope::of(&output.record) });
+        let route = output
+            .route
+            .as_deref()
+            .map(|r| std::str::from_utf8(r).expect("routes are UTF-8"));
+        outputs[output.origin].push(Output {
+            route,
+            record: codec::Envelope::of(&output.record),
+        });
     }
     for (index, reason) in &result.rejected {
         rejected[*index] = Some(reason);
     }
     for (((_, meta), outputs), rejected) in chunk.iter().zip(outputs).zip(rejected) {
-        let line = Line { offset: meta.offset, outputs: rejected.is_none().then_some(outputs), rejected };
+        let line = Line {
+            offset: meta.offset,
+            outputs: rejected.is_none().then_some(outputs),
+            rejected,
+        };
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }

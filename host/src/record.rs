@@ -21,12 +21,18 @@ pub struct Record {
 
 impl Record {
     pub fn from_value(value: impl Into<Bytes>) -> Self {
-        Record { value: Some(value.into()), ..Record::default() }
+        Record {
+            value: Some(value.into()),
+            ..Record::default()
+        }
     }
 
     /// The first header called `name`.
     pub fn header(&self, name: &str) -> Option<&Bytes> {
-        self.headers.iter().find(|h| h.name() == name).map(|h| &h.value)
+        self.headers
+            .iter()
+            .find(|h| h.name() == name)
+            .map(|h| &h.value)
     }
 
     /// The (name, value) pairs in the form the batch encoding takes.
@@ -44,13 +50,19 @@ pub struct Header {
 
 impl Header {
     pub fn new(name: impl Into<String>, value: impl Into<Bytes>) -> Self {
-        Header { name: HeaderName(Bytes::from(name.into())), value: value.into() }
+        Header {
+            name: HeaderName(Bytes::from(name.into())),
+            value: value.into(),
+        }
     }
 
     /// A header whose name is a slice of a shared buffer.
     pub fn from_shared(name: Bytes, value: Bytes) -> Result<Self, std::str::Utf8Error> {
         std::str::from_utf8(&name)?;
-        Ok(Header { name: HeaderName(name), value })
+        Ok(Header {
+            name: HeaderName(name),
+            value,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -89,5 +101,7 @@ pub struct RecordMeta {
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_millis() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -39,15 +39,48 @@ pub struct SinkGone(pub String);
 
 impl Router {
     /// `routes` and `dead_letter` name sinks by their index in `sinks`.
-    pub fn new(pipeline: &str, sinks: Vec<SinkHandle>, routes: Vec<(String, Vec<usize>)>, default_route: Option<&str>, dead_letter: usize, stats: Arc<PipelineStats>) -> Self {
-        let default_route = default_route.map(|name| (name.to_owned(), routes.iter().find(|(r, _)| r == name).expect("config checked the default route").1.clone()));
-        let routes = routes.into_iter().map(|(name, targets)| (name.into_bytes().into_boxed_slice(), targets)).collect();
-        Router { pipeline: pipeline.to_owned(), sinks, routes, default_route, dead_letter, stats }
+    pub fn new(
+        pipeline: &str,
+        sinks: Vec<SinkHandle>,
+        routes: Vec<(String, Vec<usize>)>,
+        default_route: Option<&str>,
+        dead_letter: usize,
+        stats: Arc<PipelineStats>,
+    ) -> Self {
+        let default_route = default_route.map(|name| {
+            (
+                name.to_owned(),
+                routes
+                    .iter()
+                    .find(|(r, _)| r == name)
+                    .expect("config checked the default route")
+                    .1
+                    .clone(),
+            )
+        });
+        let routes = routes
+            .into_iter()
+            .map(|(name, targets)| (name.into_bytes().into_boxed_slice(), targets))
+            .collect();
+        Router {
+            pipeline: pipeline.to_owned(),
+            sinks,
+            routes,
+            default_route,
+            dead_letter,
+            stats,
+        }
     }
 
     /// Hands a batch's results to the sinks, waiting while a sink's inbox is full
     /// (backpressure). Blocking: call it from the pipeline's own thread.
-    pub fn dispatch(&self, source: &str, meta: &[RecordMeta], result: ChainResult, ack: &BatchAck) -> Result<(), SinkGone> {
+    pub fn dispatch(
+        &self,
+        source: &str,
+        meta: &[RecordMeta],
+        result: ChainResult,
+        ack: &BatchAck,
+    ) -> Result<(), SinkGone> {
         let mut per_sink: Vec<Vec<Record>> = vec![Vec::new(); self.sinks.len()];
         let mut dead = result.dead;
         let mut routed = 0;
@@ -57,11 +90,18 @@ impl Router {
                 Some(route) => self.routes.get(&route[..]),
             };
             let Some(targets) = targets else {
-                dead.push(DeadLetter { origin: output.origin, reason: self.unroutable(output.route.as_ref()), record: output.record, plugin: None });
+                dead.push(DeadLetter {
+                    origin: output.origin,
+                    reason: self.unroutable(output.route.as_ref()),
+                    record: output.record,
+                    plugin: None,
+                });
                 continue;
             };
             routed += targets.len();
-            let (last, others) = targets.split_last().expect("config checked that routes have sinks");
+            let (last, others) = targets
+                .split_last()
+                .expect("config checked that routes have sinks");
             for &sink in others {
                 per_sink[sink].push(output.record.clone());
             }
@@ -70,11 +110,19 @@ impl Router {
         PipelineStats::add(&self.stats.records_out, routed);
         PipelineStats::add(&self.stats.dead_lettered, dead.len());
         PipelineStats::add(&self.stats.dropped, result.dropped);
-        per_sink[self.dead_letter].extend(dead.into_iter().map(|d| self.dead_letter_record(source, &meta[d.origin], d)));
+        per_sink[self.dead_letter].extend(
+            dead.into_iter()
+                .map(|d| self.dead_letter_record(source, &meta[d.origin], d)),
+        );
 
         for (sink, records) in self.sinks.iter().zip(per_sink) {
             if !records.is_empty() {
-                sink.inbox.blocking_send(SinkBatch { records, delivery: ack.delivery() }).map_err(|_| SinkGone(sink.name.clone()))?;
+                sink.inbox
+                    .blocking_send(SinkBatch {
+                        records,
+                        delivery: ack.delivery(),
+                    })
+                    .map_err(|_| SinkGone(sink.name.clone()))?;
             }
         }
         Ok(())
@@ -82,11 +130,23 @@ impl Router {
 
     fn unroutable(&self, route: Option<&Bytes>) -> String {
         match route {
-            None => format!("the record names no route and pipeline `{}` has no default_route", self.pipeline),
+            None => format!(
+                "the record names no route and pipeline `{}` has no default_route",
+                self.pipeline
+            ),
             Some(route) => {
-                let mut known: Vec<_> = self.routes.keys().map(|r| String::from_utf8_lossy(r).into_owned()).collect();
+                let mut known: Vec<_> = self
+                    .routes
+                    .keys()
+                    .map(|r| String::from_utf8_lossy(r).into_owned())
+                    .collect();
                 known.sort();
-                format!("no route is named `{}` in pipeline `{}` (routes: {})", String::from_utf8_lossy(route), self.pipeline, known.join(", "))
+                format!(
+                    "no route is named `{}` in pipeline `{}` (routes: {})",
+                    String::from_utf8_lossy(route),
+                    self.pipeline,
+                    known.join(", ")
+                )
             }
         }
     }
@@ -94,16 +154,32 @@ impl Router {
     /// The record with headers that say what failed, where, and where it came from.
     fn dead_letter_record(&self, source: &str, meta: &RecordMeta, dead: DeadLetter) -> Record {
         let mut record = dead.record;
-        record.headers.push(Header::new("sluice.error", dead.reason));
-        record.headers.push(Header::new("sluice.pipeline", self.pipeline.clone()));
+        record
+            .headers
+            .push(Header::new("sluice.error", dead.reason));
+        record
+            .headers
+            .push(Header::new("sluice.pipeline", self.pipeline.clone()));
         if let Some(plugin) = dead.plugin {
-            record.headers.push(Header::new("sluice.plugin", plugin.name.clone()));
-            record.headers.push(Header::new("sluice.plugin.version", plugin.version.clone()));
+            record
+                .headers
+                .push(Header::new("sluice.plugin", plugin.name.clone()));
+            record
+                .headers
+                .push(Header::new("sluice.plugin.version", plugin.version.clone()));
         }
-        record.headers.push(Header::new("sluice.source", source.to_owned()));
-        record.headers.push(Header::new("sluice.stream", meta.stream.to_string()));
-        record.headers.push(Header::new("sluice.partition", meta.partition.to_string()));
-        record.headers.push(Header::new("sluice.offset", meta.offset.to_string()));
+        record
+            .headers
+            .push(Header::new("sluice.source", source.to_owned()));
+        record
+            .headers
+            .push(Header::new("sluice.stream", meta.stream.to_string()));
+        record
+            .headers
+            .push(Header::new("sluice.partition", meta.partition.to_string()));
+        record
+            .headers
+            .push(Header::new("sluice.offset", meta.offset.to_string()));
         record
     }
 }

@@ -1,7 +1,7 @@
 //! Per-pipeline counters, and the periodic line that shows a person the pipeline works.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Counters one pipeline updates once per batch (never per record).
@@ -25,7 +25,14 @@ impl PipelineStats {
     }
 
     fn snapshot(&self) -> [u64; 5] {
-        [&self.records_in, &self.records_out, &self.dead_lettered, &self.dropped, &self.batches_acked].map(|c| c.load(Ordering::Relaxed))
+        [
+            &self.records_in,
+            &self.records_out,
+            &self.dead_lettered,
+            &self.dropped,
+            &self.batches_acked,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
     }
 }
 

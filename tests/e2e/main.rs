@@ -1,1 +1,12 @@
+//! End-to-end tests: the real `sluice` binary, real files, the example plugins built for
+//! wasm32-wasip2. Each test works in its own scratch folder.
 
+mod harness;
+
+mod backpressure;
+mod config_errors;
+mod delivery;
+mod hot_swap;
+mod plugin_cli;
+mod plugin_failures;
+mod routing;

@@ -72,28 +72,66 @@ impl Chain {
     /// Starts every plugin of the chain. Blocking (instantiation runs here); the error
     /// names the plugin that could not start. Must run inside a Tokio runtime, which hosts
     /// the tasks that prepare new versions.
-    pub fn start(pipeline: &str, specs: Vec<SlotSpec>, limits: PluginLimits) -> Result<Chain, String> {
+    pub fn start(
+        pipeline: &str,
+        specs: Vec<SlotSpec>,
+        limits: PluginLimits,
+    ) -> Result<Chain, String> {
         let mut slots = Vec::with_capacity(specs.len());
-        for SlotSpec { mut versions, config } in specs {
+        for SlotSpec {
+            mut versions,
+            config,
+        } in specs
+        {
             let version = versions.borrow_and_update().clone();
             let instance = PluginInstance::start(version.clone(), pipeline, &config, limits)?;
             let ready = Arc::new(Mutex::new(None));
-            let preparer = tokio::spawn(prepare_new_versions(versions, ready.clone(), pipeline.to_owned(), config.clone(), limits)).abort_handle();
-            slots.push(Slot { instance: Some(instance), version, pipeline: pipeline.to_owned(), config, limits, ready, preparer });
+            let preparer = tokio::spawn(prepare_new_versions(
+                versions,
+                ready.clone(),
+                pipeline.to_owned(),
+                config.clone(),
+                limits,
+            ))
+            .abort_handle();
+            slots.push(Slot {
+                instance: Some(instance),
+                version,
+                pipeline: pipeline.to_owned(),
+                config,
+                limits,
+                ready,
+                preparer,
+            });
         }
         Ok(Chain { slots })
     }
 
     /// Runs a batch through every plugin. Blocking. `malformed` records (that the source
     /// could not decode) skip the plugins and are dead-lettered.
-    pub fn run(&mut self, source: &str, meta: &[RecordMeta], records: Vec<Record>, malformed: &[(usize, String)]) -> ChainResult {
+    pub fn run(
+        &mut self,
+        source: &str,
+        meta: &[RecordMeta],
+        records: Vec<Record>,
+        malformed: &[(usize, String)],
+    ) -> ChainResult {
         let mut result = ChainResult::default();
         let mut reasons = malformed.iter().peekable();
         let mut stage = Vec::with_capacity(records.len());
         for (origin, record) in records.into_iter().enumerate() {
             match reasons.next_if(|(i, _)| *i == origin) {
-                Some((_, reason)) => result.dead.push(DeadLetter { origin, record, reason: format!("source could not decode the record: {reason}"), plugin: None }),
-                None => stage.push(PluginOutput { origin, record, route: None }),
+                Some((_, reason)) => result.dead.push(DeadLetter {
+                    origin,
+                    record,
+                    reason: format!("source could not decode the record: {reason}"),
+                    plugin: None,
+                }),
+                None => stage.push(PluginOutput {
+                    origin,
+                    record,
+                    route: None,
+                }),
             }
         }
         let inputs = stage.len();
@@ -107,7 +145,11 @@ impl Chain {
         for output in &stage {
             produced[output.origin] = true;
         }
-        let dead_inputs = result.dead.iter().filter(|d| d.plugin.is_some()).map(|d| d.origin);
+        let dead_inputs = result
+            .dead
+            .iter()
+            .filter(|d| d.plugin.is_some())
+            .map(|d| d.origin);
         for origin in dead_inputs {
             produced[origin] = true;
         }
@@ -118,29 +160,52 @@ impl Chain {
 
     /// The versions now running, for logs and tests.
     pub fn versions(&self) -> Vec<(String, String)> {
-        self.slots.iter().map(|s| (s.version.name.clone(), s.version.version.clone())).collect()
+        self.slots
+            .iter()
+            .map(|s| (s.version.name.clone(), s.version.version.clone()))
+            .collect()
     }
 }
 
 impl Slot {
-    fn run(&mut self, source: &str, meta: &[RecordMeta], mut inputs: Vec<PluginOutput>, dead: &mut Vec<DeadLetter>) -> Vec<PluginOutput> {
+    fn run(
+        &mut self,
+        source: &str,
+        meta: &[RecordMeta],
+        mut inputs: Vec<PluginOutput>,
+        dead: &mut Vec<DeadLetter>,
+    ) -> Vec<PluginOutput> {
         self.take_ready_version();
         let outcome = match self.instance.as_mut() {
-            Some(instance) => instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin]))),
-            None => self.restart().and_then(|instance| instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin])))),
+            Some(instance) => {
+                instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin])))
+            }
+            None => self.restart().and_then(|instance| {
+                instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin])))
+            }),
         };
         let result = match outcome {
             Ok(result) => result,
             Err(reason) => {
                 tracing::warn!(plugin = %self.version.name, version = %self.version.version, pipeline = %self.pipeline, records = inputs.len(), %reason, "batch failed; its records go to the dead-letter sink and the instance is replaced");
                 self.instance = None;
-                dead.extend(inputs.into_iter().map(|i| DeadLetter { origin: i.origin, record: i.record, reason: reason.clone(), plugin: Some(self.version.clone()) }));
+                dead.extend(inputs.into_iter().map(|i| DeadLetter {
+                    origin: i.origin,
+                    record: i.record,
+                    reason: reason.clone(),
+                    plugin: Some(self.version.clone()),
+                }));
                 return Vec::new();
             }
         };
         for (index, reason) in result.rejected {
             let input = &mut inputs[index];
-            dead.push(DeadLetter { origin: input.origin, record: std::mem::take(&mut input.record), reason, plugin: Some(self.version.clone()) });
+            dead.push(DeadLetter {
+                origin: input.origin,
+                record: std::mem::take(&mut input.record),
+                reason,
+                plugin: Some(self.version.clone()),
+            });
         }
         let mut outputs = result.outputs;
         for output in &mut outputs {
@@ -155,12 +220,20 @@ impl Slot {
 
     /// Replaces a failed instance with a fresh one of the same version.
     fn restart(&mut self) -> Result<&mut PluginInstance, String> {
-        let instance = PluginInstance::start(self.version.clone(), &self.pipeline, &self.config, self.limits).map_err(|e| format!("the plugin could not be restarted after a failure: {e}"))?;
+        let instance = PluginInstance::start(
+            self.version.clone(),
+            &self.pipeline,
+            &self.config,
+            self.limits,
+        )
+        .map_err(|e| format!("the plugin could not be restarted after a failure: {e}"))?;
         Ok(self.instance.insert(instance))
     }
 
     fn take_ready_version(&mut self) {
-        let Some(instance) = self.ready.lock().expect("ready slot poisoned").take() else { return };
+        let Some(instance) = self.ready.lock().expect("ready slot poisoned").take() else {
+            return;
+        };
         let new = instance.plugin().clone();
         tracing::info!(plugin = %new.name, pipeline = %self.pipeline, from = %self.version.version, to = %new.version, "plugin swapped");
         self.version = new;
@@ -180,14 +253,21 @@ async fn prepare_new_versions(
         let version = versions.borrow_and_update().clone();
         let (name, number) = (version.name.clone(), version.version.clone());
         let (pipeline_, config_) = (pipeline.clone(), config.clone());
-        let started = tokio::task::spawn_blocking(move || PluginInstance::start(version, &pipeline_, &config_, limits)).await;
+        let started = tokio::task::spawn_blocking(move || {
+            PluginInstance::start(version, &pipeline_, &config_, limits)
+        })
+        .await;
         match started {
             Ok(Ok(instance)) => {
                 tracing::info!(plugin = %name, version = %number, %pipeline, "new plugin version started; it takes over at the next batch");
                 *ready.lock().expect("ready slot poisoned") = Some(instance);
             }
-            Ok(Err(reason)) => tracing::error!(plugin = %name, version = %number, %pipeline, %reason, "new plugin version failed to start; the previous version keeps running"),
-            Err(panic) => tracing::error!(plugin = %name, %pipeline, error = %panic, "starting a new plugin version panicked; the previous version keeps running"),
+            Ok(Err(reason)) => {
+                tracing::error!(plugin = %name, version = %number, %pipeline, %reason, "new plugin version failed to start; the previous version keeps running")
+            }
+            Err(panic) => {
+                tracing::error!(plugin = %name, %pipeline, error = %panic, "starting a new plugin version panicked; the previous version keeps running")
+            }
         }
     }
 }

@@ -40,7 +40,10 @@ pub struct InstanceState {
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -58,21 +61,40 @@ struct MemoryCapExceeded {
 
 impl std::fmt::Display for MemoryCapExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "plugin exceeded its memory limit of {} (tried to grow to {})", bytesize::ByteSize::b(self.limit as u64), bytesize::ByteSize::b(self.desired as u64))
+        write!(
+            f,
+            "plugin exceeded its memory limit of {} (tried to grow to {})",
+            bytesize::ByteSize::b(self.limit as u64),
+            bytesize::ByteSize::b(self.desired as u64)
+        )
     }
 }
 
 impl std::error::Error for MemoryCapExceeded {}
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
-            return Err(MemoryCapExceeded { limit: self.limit, desired }.into());
+            return Err(MemoryCapExceeded {
+                limit: self.limit,
+                desired,
+            }
+            .into());
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -105,13 +127,24 @@ pub struct PluginInstance {
 impl PluginInstance {
     /// Instantiates `plugin` and calls its `init`. Blocking; an `Err` is the message to
     /// show the user.
-    pub fn start(plugin: Arc<CompiledPlugin>, pipeline: &str, config: &[(String, String)], limits: PluginLimits) -> Result<Self, String> {
+    pub fn start(
+        plugin: Arc<CompiledPlugin>,
+        pipeline: &str,
+        config: &[(String, String)],
+        limits: PluginLimits,
+    ) -> Result<Self, String> {
         let stderr = MemoryOutputPipe::new(8 * 1024);
-        let label = Arc::new(PluginLabel { name: plugin.name.clone(), version: plugin.version.clone(), pipeline: pipeline.to_owned() });
+        let label = Arc::new(PluginLabel {
+            name: plugin.name.clone(),
+            version: plugin.version.clone(),
+            pipeline: pipeline.to_owned(),
+        });
         let state = InstanceState {
             wasi: WasiCtxBuilder::new().stderr(stderr.clone()).build(),
             table: ResourceTable::new(),
-            limiter: MemoryCap { limit: limits.memory.as_u64().try_into().unwrap_or(usize::MAX) },
+            limiter: MemoryCap {
+                limit: limits.memory.as_u64().try_into().unwrap_or(usize::MAX),
+            },
             label,
             stderr,
         };
@@ -121,13 +154,37 @@ impl PluginInstance {
         set_deadline(&mut store, limits.batch_timeout);
         let bindings = match plugin.pre.instantiate(&mut store) {
             Ok(bindings) => bindings,
-            Err(e) => return Err(describe_failure(&store, &e, "failed to instantiate", limits.batch_timeout)),
+            Err(e) => {
+                return Err(describe_failure(
+                    &store,
+                    &e,
+                    "failed to instantiate",
+                    limits.batch_timeout,
+                ));
+            }
         };
         set_deadline(&mut store, limits.batch_timeout);
-        match bindings.sluice_plugin_transform().call_init(&mut store, &config.to_vec()) {
-            Ok(Ok(())) => Ok(PluginInstance { store, bindings, plugin, batch_timeout: limits.batch_timeout, encoder: BatchWriter::default() }),
-            Ok(Err(message)) => Err(format!("plugin `{}` refused its configuration: {message}", plugin.name)),
-            Err(e) => Err(describe_failure(&store, &e, "failed in init", limits.batch_timeout)),
+        match bindings
+            .sluice_plugin_transform()
+            .call_init(&mut store, &config.to_vec())
+        {
+            Ok(Ok(())) => Ok(PluginInstance {
+                store,
+                bindings,
+                plugin,
+                batch_timeout: limits.batch_timeout,
+                encoder: BatchWriter::default(),
+            }),
+            Ok(Err(message)) => Err(format!(
+                "plugin `{}` refused its configuration: {message}",
+                plugin.name
+            )),
+            Err(e) => Err(describe_failure(
+                &store,
+                &e,
+                "failed in init",
+                limits.batch_timeout,
+            )),
         }
     }
 
@@ -137,7 +194,11 @@ impl PluginInstance {
 
     /// Runs one batch. `Err` is the reason every record of the batch failed; the instance
     /// must then be discarded.
-    pub fn process<'r>(&mut self, source: &str, records: impl ExactSizeIterator<Item = (&'r Record, &'r RecordMeta)>) -> Result<PluginResult, String> {
+    pub fn process<'r>(
+        &mut self,
+        source: &str,
+        records: impl ExactSizeIterator<Item = (&'r Record, &'r RecordMeta)>,
+    ) -> Result<PluginResult, String> {
         let count = records.len();
         self.encoder.begin(source);
         for (record, meta) in records {
@@ -152,14 +213,29 @@ impl PluginInstance {
             );
         }
         set_deadline(&mut self.store, self.batch_timeout);
-        let result = self.bindings.sluice_plugin_transform().call_process(&mut self.store, self.encoder.finish());
+        let result = self
+            .bindings
+            .sluice_plugin_transform()
+            .call_process(&mut self.store, self.encoder.finish());
         match result {
-            Ok(Ok(encoded)) => decode_result(Bytes::from(encoded), count).map_err(|e| format!("plugin `{}` returned a malformed result: {e}", self.plugin.name)),
-            Ok(Err(message)) => Err(format!("plugin `{}` failed the batch: {message}", self.plugin.name)),
-            Err(e) => Err(describe_failure(&self.store, &e, "trapped", self.batch_timeout)),
+            Ok(Ok(encoded)) => decode_result(Bytes::from(encoded), count).map_err(|e| {
+                format!(
+                    "plugin `{}` returned a malformed result: {e}",
+                    self.plugin.name
+                )
+            }),
+            Ok(Err(message)) => Err(format!(
+                "plugin `{}` failed the batch: {message}",
+                self.plugin.name
+            )),
+            Err(e) => Err(describe_failure(
+                &self.store,
+                &e,
+                "trapped",
+                self.batch_timeout,
+            )),
         }
     }
-
 }
 
 fn set_deadline(store: &mut Store<InstanceState>, timeout: Duration) {
@@ -168,7 +244,12 @@ fn set_deadline(store: &mut Store<InstanceState>, timeout: Duration) {
 }
 
 /// Turns a trap into a sentence for logs and dead-letter headers.
-fn describe_failure(store: &Store<InstanceState>, error: &wasmtime::Error, what: &str, timeout: Duration) -> String {
+fn describe_failure(
+    store: &Store<InstanceState>,
+    error: &wasmtime::Error,
+    what: &str,
+    timeout: Duration,
+) -> String {
     let name = &store.data().label.name;
     if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
         return format!("plugin `{name}`: {cap}");
@@ -176,16 +257,36 @@ fn describe_failure(store: &Store<InstanceState>, error: &wasmtime::Error, what:
     if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return format!("plugin `{name}` timed out: a batch may take at most {timeout:?}");
     }
+    // The trap code says what happened; the guest's stderr (a Rust panic message, say)
+    // says why. The wasm backtrace is for debug logs, not for dead-letter headers.
+    tracing::debug!(plugin = %name, error = format!("{error:?}"), "plugin failure in detail");
+    let what_happened = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.to_string(),
+    };
     let stderr = store.data().stderr.contents();
     let stderr = String::from_utf8_lossy(&stderr);
-    let stderr = stderr.trim();
-    let detail = if stderr.is_empty() { format!("{error:#}") } else { format!("{error:#}; plugin stderr: {stderr}") };
-    format!("plugin `{name}` {what}: {detail}")
+    let said: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    if said.is_empty() {
+        format!("plugin `{name}` {what}: {what_happened}")
+    } else {
+        format!(
+            "plugin `{name}` {what}: {what_happened}: {}",
+            said.join(" ")
+        )
+    }
 }
 
 fn decode_result(buf: Bytes, count: usize) -> Result<PluginResult, sluice_wire::WireError> {
     let mut reader = ResultReader::new(&buf, count as u32)?;
-    let mut result = PluginResult { outputs: Vec::with_capacity(count), rejected: Vec::new() };
+    let mut result = PluginResult {
+        outputs: Vec::with_capacity(count),
+        rejected: Vec::new(),
+    };
     let mut origin = 0;
     while let Some(outcome) = reader.next_outcome() {
         match outcome? {
@@ -196,10 +297,22 @@ fn decode_result(buf: Bytes, count: usize) -> Result<PluginResult, sluice_wire::
                     let headers = out
                         .headers
                         .iter()
-                        .map(|(name, value)| Header::from_shared(shared(name.as_bytes()), shared(value)).expect("the reader checked that names are UTF-8"))
+                        .map(|(name, value)| {
+                            Header::from_shared(shared(name.as_bytes()), shared(value))
+                                .expect("the reader checked that names are UTF-8")
+                        })
                         .collect();
-                    let record = Record { key: out.key.map(shared), value: out.value.map(shared), headers, timestamp: out.timestamp };
-                    result.outputs.push(PluginOutput { origin, record, route: out.route.map(|r| shared(r.as_bytes())) });
+                    let record = Record {
+                        key: out.key.map(shared),
+                        value: out.value.map(shared),
+                        headers,
+                        timestamp: out.timestamp,
+                    };
+                    result.outputs.push(PluginOutput {
+                        origin,
+                        record,
+                        route: out.route.map(|r| shared(r.as_bytes())),
+                    });
                 }
             }
         }

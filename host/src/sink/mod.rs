@@ -7,8 +7,8 @@
 pub mod driver;
 pub mod file;
 pub use lines::LineSink;
-pub mod null;
 mod lines;
+pub mod null;
 
 use std::future::Future;
 

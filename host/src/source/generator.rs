@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::{Incoming, Source};
 use crate::ack::Checkpoint;
-use crate::record::{now_millis, Record, RecordMeta};
+use crate::record::{Record, RecordMeta, now_millis};
 
 pub struct GeneratorSource {
     stream: Arc<str>,
@@ -46,7 +46,10 @@ pub fn synthetic_value(n: u64) -> String {
         1 | 2 => "warn",
         _ => "info",
     };
-    format!("{{\"id\":{n},\"level\":\"{level}\",\"user\":\"user-{}\",\"message\":\"synthetic event {n}\"}}", n % 97)
+    format!(
+        "{{\"id\":{n},\"level\":\"{level}\",\"user\":\"user-{}\",\"message\":\"synthetic event {n}\"}}",
+        n % 97
+    )
 }
 
 impl Source for GeneratorSource {
@@ -68,8 +71,16 @@ impl Source for GeneratorSource {
             headers: Vec::new(),
             timestamp: Some(now_millis()),
         };
-        let meta = RecordMeta { stream: self.stream.clone(), partition: 0, offset: n };
-        Ok(Some(Incoming { record: Ok(record), meta, checkpoint: n }))
+        let meta = RecordMeta {
+            stream: self.stream.clone(),
+            partition: 0,
+            offset: n,
+        };
+        Ok(Some(Incoming {
+            record: Ok(record),
+            meta,
+            checkpoint: n,
+        }))
     }
 
     async fn commit(&mut self, _checkpoint: Checkpoint) -> anyhow::Result<()> {

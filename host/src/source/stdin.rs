@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::io::Stdin;
 
-use super::lines::{to_incoming, LineReader};
+use super::lines::{LineReader, to_incoming};
 use super::{Incoming, Source};
 use crate::ack::Checkpoint;
 use crate::codec::LineFormat;
@@ -17,7 +17,11 @@ pub struct StdinSource {
 
 impl StdinSource {
     pub fn new(format: LineFormat) -> Self {
-        StdinSource { reader: LineReader::new(tokio::io::stdin(), 0), format, stream: Arc::from("stdin") }
+        StdinSource {
+            reader: LineReader::new(tokio::io::stdin(), 0),
+            format,
+            stream: Arc::from("stdin"),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ sluice_sdk::export_plugin!(Passthrough);
 
 #[cfg(test)]
 mod tests {
-    use sluice_sdk::testing::{run, TestRecord};
+    use sluice_sdk::testing::{TestRecord, run};
 
     use super::Passthrough;
 

@@ -19,7 +19,7 @@ sluice_sdk::export_plugin!(Uppercase);
 
 #[cfg(test)]
 mod tests {
-    use sluice_sdk::testing::{run, TestRecord};
+    use sluice_sdk::testing::{TestRecord, run};
 
     use super::Uppercase;
 

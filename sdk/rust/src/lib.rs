@@ -50,7 +50,7 @@ mod host;
 pub mod json;
 pub mod testing;
 
-pub use host::{counter_add, gauge_set, log, Level};
+pub use host::{Level, counter_add, gauge_set, log};
 
 /// A transformation plugin.
 ///
@@ -83,12 +83,16 @@ impl Config {
 
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The value of `key`, or an error that names the missing key.
     pub fn require(&self, key: &str) -> Result<&str, String> {
-        self.get(key).ok_or_else(|| format!("missing required config key `{key}`"))
+        self.get(key)
+            .ok_or_else(|| format!("missing required config key `{key}`"))
     }
 
     /// The value of `key` parsed as `T`, if set; an error names the key and the value.
@@ -97,7 +101,10 @@ impl Config {
         T::Err: fmt::Display,
     {
         self.get(key)
-            .map(|raw| raw.parse().map_err(|e| format!("config key `{key}` = {raw:?}: {e}")))
+            .map(|raw| {
+                raw.parse()
+                    .map_err(|e| format!("config key `{key}` = {raw:?}: {e}"))
+            })
             .transpose()
     }
 
@@ -179,15 +186,20 @@ impl<'a> Record<'a> {
 
     /// The value as UTF-8 text; rejects records without a value or with invalid UTF-8.
     pub fn value_str(&self) -> Result<&'a str, Reject> {
-        let value = self.value().ok_or_else(|| Reject::new("record has no value"))?;
+        let value = self
+            .value()
+            .ok_or_else(|| Reject::new("record has no value"))?;
         std::str::from_utf8(value).map_err(|e| Reject::new(format!("value is not UTF-8: {e}")))
     }
 
     /// The value parsed as JSON into `T`; rejects records whose value does not parse.
     #[cfg(feature = "json")]
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Reject> {
-        let value = self.value().ok_or_else(|| Reject::new("record has no value"))?;
-        serde_json::from_slice(value).map_err(|e| Reject::new(format!("value is not valid JSON: {e}")))
+        let value = self
+            .value()
+            .ok_or_else(|| Reject::new("record has no value"))?;
+        serde_json::from_slice(value)
+            .map_err(|e| Reject::new(format!("value is not valid JSON: {e}")))
     }
 
     /// Copies this record into an [`OutRecord`] to modify and emit.
@@ -195,7 +207,11 @@ impl<'a> Record<'a> {
         OutRecord {
             key: self.key().map(<[u8]>::to_vec),
             value: self.value().map(<[u8]>::to_vec),
-            headers: self.headers().iter().map(|(n, v)| (n.to_owned(), v.to_vec())).collect(),
+            headers: self
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.to_owned(), v.to_vec()))
+                .collect(),
             timestamp: self.timestamp(),
         }
     }
@@ -253,7 +269,8 @@ impl Output<'_> {
     }
     fn forward_route(&mut self, route: Option<&str>) {
         let r = &self.input;
-        self.writer.output_with_encoded_headers(r.key, r.value, r.headers, r.timestamp, route);
+        self.writer
+            .output_with_encoded_headers(r.key, r.value, r.headers, r.timestamp, route);
     }
 
     /// Emits the input record with a new value (key, headers and timestamp kept).
@@ -266,7 +283,8 @@ impl Output<'_> {
     }
     fn value_route(&mut self, value: &[u8], route: Option<&str>) {
         let r = &self.input;
-        self.writer.output_with_encoded_headers(r.key, Some(value), r.headers, r.timestamp, route);
+        self.writer
+            .output_with_encoded_headers(r.key, Some(value), r.headers, r.timestamp, route);
     }
 
     /// Emits a record built by the plugin.
@@ -279,7 +297,13 @@ impl Output<'_> {
     }
     fn emit_route(&mut self, r: &OutRecord, route: Option<&str>) {
         let headers = r.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
-        self.writer.output(r.key.as_deref(), r.value.as_deref(), headers, r.timestamp, route);
+        self.writer.output(
+            r.key.as_deref(),
+            r.value.as_deref(),
+            headers,
+            r.timestamp,
+            route,
+        );
     }
 }
 
@@ -292,9 +316,15 @@ fn process_batch<P: Plugin>(plugin: &mut P, batch: &[u8]) -> Result<Vec<u8>, Str
     let mut writer = ResultWriter::with_capacity(batch.len() + batch.len() / 4);
     for input in reader {
         let input = input.map_err(|e| e.to_string())?;
-        let record = Record { inner: input, source };
+        let record = Record {
+            inner: input,
+            source,
+        };
         writer.begin_outputs();
-        let mut out = Output { writer: &mut writer, input };
+        let mut out = Output {
+            writer: &mut writer,
+            input,
+        };
         if let Err(reject) = plugin.process(&record, &mut out) {
             writer.abandon_outputs();
             writer.reject(reject.reason());
@@ -307,9 +337,12 @@ fn process_batch<P: Plugin>(plugin: &mut P, batch: &[u8]) -> Result<Vec<u8>, Str
 pub mod __export {
     use std::cell::RefCell;
 
-    use super::{process_batch, Config, Plugin};
+    use super::{Config, Plugin, process_batch};
 
-    pub fn init<P: Plugin>(slot: &RefCell<Option<P>>, config: Vec<(String, String)>) -> Result<(), String> {
+    pub fn init<P: Plugin>(
+        slot: &RefCell<Option<P>>,
+        config: Vec<(String, String)>,
+    ) -> Result<(), String> {
         *slot.borrow_mut() = Some(P::init(&Config::new(config))?);
         Ok(())
     }

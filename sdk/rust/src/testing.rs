@@ -2,7 +2,7 @@
 
 use sluice_wire::{BatchWriter, Outcome, ResultReader};
 
-use crate::{process_batch, Config, Plugin};
+use crate::{Config, Plugin, process_batch};
 
 /// A record to feed to a plugin under test.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,7 +16,10 @@ pub struct TestRecord {
 impl TestRecord {
     /// A record with only a value.
     pub fn value(value: impl Into<Vec<u8>>) -> Self {
-        TestRecord { value: Some(value.into()), ..Self::default() }
+        TestRecord {
+            value: Some(value.into()),
+            ..Self::default()
+        }
     }
 }
 
@@ -31,7 +34,8 @@ pub struct TestOutput {
 impl TestOutput {
     /// The value as text, for assertions.
     pub fn value_str(&self) -> &str {
-        std::str::from_utf8(self.record.value.as_deref().unwrap_or_default()).expect("value is UTF-8")
+        std::str::from_utf8(self.record.value.as_deref().unwrap_or_default())
+            .expect("value is UTF-8")
     }
 }
 
@@ -39,19 +43,38 @@ impl TestOutput {
 pub type TestOutcome = Result<Vec<TestOutput>, String>;
 
 /// Initializes `P` with `config` and runs it over `records` as one batch.
-pub fn run<P: Plugin>(config: &[(&str, &str)], records: &[TestRecord]) -> Result<Vec<TestOutcome>, String> {
-    let config = Config::new(config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+pub fn run<P: Plugin>(
+    config: &[(&str, &str)],
+    records: &[TestRecord],
+) -> Result<Vec<TestOutcome>, String> {
+    let config = Config::new(
+        config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
     let mut plugin = P::init(&config)?;
     run_with(&mut plugin, records)
 }
 
 /// Runs an initialized plugin over `records` as one batch.
-pub fn run_with<P: Plugin>(plugin: &mut P, records: &[TestRecord]) -> Result<Vec<TestOutcome>, String> {
+pub fn run_with<P: Plugin>(
+    plugin: &mut P,
+    records: &[TestRecord],
+) -> Result<Vec<TestOutcome>, String> {
     let mut batch = BatchWriter::default();
     batch.begin("test");
     for (offset, r) in records.iter().enumerate() {
         let headers = r.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
-        batch.push(r.key.as_deref(), r.value.as_deref(), headers, r.timestamp, "test", 0, offset as u64);
+        batch.push(
+            r.key.as_deref(),
+            r.value.as_deref(),
+            headers,
+            r.timestamp,
+            "test",
+            0,
+            offset as u64,
+        );
     }
     let result = process_batch(plugin, batch.finish())?;
     let mut reader = ResultReader::new(&result, records.len() as u32).map_err(|e| e.to_string())?;
@@ -64,7 +87,11 @@ pub fn run_with<P: Plugin>(plugin: &mut P, records: &[TestRecord]) -> Result<Vec
                     record: TestRecord {
                         key: o.key.map(<[u8]>::to_vec),
                         value: o.value.map(<[u8]>::to_vec),
-                        headers: o.headers.iter().map(|(n, v)| (n.to_owned(), v.to_vec())).collect(),
+                        headers: o
+                            .headers
+                            .iter()
+                            .map(|(n, v)| (n.to_owned(), v.to_vec()))
+                            .collect(),
                         timestamp: o.timestamp,
                     },
                     route: o.route.map(str::to_owned),

@@ -49,7 +49,11 @@ pub struct WireError {
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "malformed batch encoding: {} at byte {}", self.what, self.at)
+        write!(
+            f,
+            "malformed batch encoding: {} at byte {}",
+            self.what, self.at
+        )
     }
 }
 
@@ -80,7 +84,10 @@ impl<'a> Cursor<'a> {
     }
 
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], WireError> {
-        Ok(self.take(N, what)?.try_into().expect("take returned N bytes"))
+        Ok(self
+            .take(N, what)?
+            .try_into()
+            .expect("take returned N bytes"))
     }
 
     fn u8(&mut self, what: &'static str) -> Result<u8, WireError> {
@@ -93,7 +100,11 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
-    fn optional_bytes(&mut self, len: u32, what: &'static str) -> Result<Option<&'a [u8]>, WireError> {
+    fn optional_bytes(
+        &mut self,
+        len: u32,
+        what: &'static str,
+    ) -> Result<Option<&'a [u8]>, WireError> {
         if len == ABSENT_LEN {
             Ok(None)
         } else {
@@ -104,7 +115,10 @@ impl<'a> Cursor<'a> {
     fn str(&mut self, len: usize, what: &'static str) -> Result<&'a str, WireError> {
         let at = self.pos;
         let bytes = self.take(len, what)?;
-        std::str::from_utf8(bytes).map_err(|_| WireError { what: "invalid UTF-8", at })
+        std::str::from_utf8(bytes).map_err(|_| WireError {
+            what: "invalid UTF-8",
+            at,
+        })
     }
 
     /// Skips `count` encoded headers and returns their bytes, validated.
@@ -116,7 +130,10 @@ impl<'a> Cursor<'a> {
             let value_len = self.u32("header value length")?;
             self.take(value_len as usize, "header value")?;
         }
-        Ok(Headers { count, bytes: &self.buf[start..self.pos] })
+        Ok(Headers {
+            count,
+            bytes: &self.buf[start..self.pos],
+        })
     }
 }
 
@@ -127,7 +144,10 @@ fn timestamp_from(raw: i64) -> Option<i64> {
 fn len_of(bytes: Option<&[u8]>) -> u32 {
     match bytes {
         None => ABSENT_LEN,
-        Some(b) => u32::try_from(b.len()).ok().filter(|&l| l != ABSENT_LEN).expect("field longer than 4 GiB"),
+        Some(b) => u32::try_from(b.len())
+            .ok()
+            .filter(|&l| l != ABSENT_LEN)
+            .expect("field longer than 4 GiB"),
     }
 }
 
@@ -140,7 +160,10 @@ pub struct Headers<'a> {
 }
 
 impl<'a> Headers<'a> {
-    pub const EMPTY: Headers<'static> = Headers { count: 0, bytes: &[] };
+    pub const EMPTY: Headers<'static> = Headers {
+        count: 0,
+        bytes: &[],
+    };
 
     pub fn len(&self) -> usize {
         self.count as usize
@@ -153,7 +176,10 @@ impl<'a> Headers<'a> {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
     pub fn iter(&self) -> HeaderIter<'a> {
-        HeaderIter { cursor: Cursor::new(self.bytes), left: self.count }
+        HeaderIter {
+            cursor: Cursor::new(self.bytes),
+            left: self.count,
+        }
     }
 }
 
@@ -296,7 +322,12 @@ impl<'a> BatchReader<'a> {
         let count = cursor.u32("record count")?;
         let source_len = cursor.u16("source name length")?;
         let source = cursor.str(source_len as usize, "source name")?;
-        Ok(BatchReader { cursor, source, count, left: count })
+        Ok(BatchReader {
+            cursor,
+            source,
+            count,
+            left: count,
+        })
     }
 
     /// The name of the pipeline source this batch came from.
@@ -375,7 +406,11 @@ impl ResultWriter {
     pub fn with_capacity(bytes: usize) -> Self {
         let mut buf = Vec::with_capacity(bytes.max(4));
         buf.extend_from_slice(&0u32.to_le_bytes());
-        ResultWriter { buf, outcomes: 0, open: None }
+        ResultWriter {
+            buf,
+            outcomes: 0,
+            open: None,
+        }
     }
 
     fn close(&mut self) {
@@ -407,7 +442,8 @@ impl ResultWriter {
     pub fn reject(&mut self, reason: &str) {
         self.close();
         self.buf.push(OUTCOME_REJECTED);
-        self.buf.extend_from_slice(&len_of(Some(reason.as_bytes())).to_le_bytes());
+        self.buf
+            .extend_from_slice(&len_of(Some(reason.as_bytes())).to_le_bytes());
         self.buf.extend_from_slice(reason.as_bytes());
         self.outcomes += 1;
     }
@@ -420,11 +456,17 @@ impl ResultWriter {
         route: Option<&str>,
         headers: u16,
     ) {
-        let (_, n) = self.open.as_mut().expect("output pushed before begin_outputs");
+        let (_, n) = self
+            .open
+            .as_mut()
+            .expect("output pushed before begin_outputs");
         *n += 1;
         let route_len = match route {
             None => DEFAULT_ROUTE,
-            Some(r) => u16::try_from(r.len()).ok().filter(|&l| l != DEFAULT_ROUTE).expect("route name longer than 64 KiB"),
+            Some(r) => u16::try_from(r.len())
+                .ok()
+                .filter(|&l| l != DEFAULT_ROUTE)
+                .expect("route name longer than 64 KiB"),
         };
         let buf = &mut self.buf;
         buf.extend_from_slice(&timestamp.unwrap_or(NO_TIMESTAMP).to_le_bytes());
@@ -438,8 +480,14 @@ impl ResultWriter {
     }
 
     /// Appends an output to the open outcome.
-    pub fn output<'h, H>(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, headers: H, timestamp: Option<i64>, route: Option<&str>)
-    where
+    pub fn output<'h, H>(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: H,
+        timestamp: Option<i64>,
+        route: Option<&str>,
+    ) where
         H: IntoIterator<Item = (&'h str, &'h [u8])>,
         H::IntoIter: ExactSizeIterator,
     {
@@ -491,7 +539,10 @@ impl<'a> ResultReader<'a> {
         if count != expected {
             return Err(cursor.err("outcome count differs from the input record count"));
         }
-        Ok(ResultReader { cursor, left: count })
+        Ok(ResultReader {
+            cursor,
+            left: count,
+        })
     }
 
     /// The next input record's outcome. Its outputs must be consumed before the next call.
@@ -500,7 +551,9 @@ impl<'a> ResultReader<'a> {
             return if self.cursor.pos == self.cursor.buf.len() {
                 None
             } else {
-                Some(Err(self.cursor.err("trailing bytes after the last outcome")))
+                Some(Err(self
+                    .cursor
+                    .err("trailing bytes after the last outcome")))
             };
         }
         self.left -= 1;
@@ -522,7 +575,10 @@ impl<'a> ResultReader<'a> {
                 for _ in 0..count {
                     read_output(c)?;
                 }
-                Ok(Outcome::Outputs(OutputIter { cursor: start, left: count }))
+                Ok(Outcome::Outputs(OutputIter {
+                    cursor: start,
+                    left: count,
+                }))
             }
             OUTCOME_REJECTED => {
                 let len = c.u32("reason length")?;
@@ -581,7 +637,15 @@ mod tests {
     fn sample_batch() -> Vec<u8> {
         let mut w = BatchWriter::default();
         w.begin("orders");
-        w.push(Some(b"k1"), Some(b"{\"a\":1}"), [("trace", &b"t1"[..]), ("x", &b""[..])], Some(1700), "topic-a", 3, 42);
+        w.push(
+            Some(b"k1"),
+            Some(b"{\"a\":1}"),
+            [("trace", &b"t1"[..]), ("x", &b""[..])],
+            Some(1700),
+            "topic-a",
+            3,
+            42,
+        );
         w.push(None, None, std::iter::empty(), None, "", 0, u64::MAX);
         w.finish().to_vec()
     }
@@ -596,11 +660,20 @@ mod tests {
         let first = &records[0];
         assert_eq!(first.key, Some(&b"k1"[..]));
         assert_eq!(first.value, Some(&b"{\"a\":1}"[..]));
-        assert_eq!(first.headers.iter().collect::<Vec<_>>(), vec![("trace", &b"t1"[..]), ("x", &b""[..])]);
+        assert_eq!(
+            first.headers.iter().collect::<Vec<_>>(),
+            vec![("trace", &b"t1"[..]), ("x", &b""[..])]
+        );
         assert_eq!(first.headers.get("trace"), Some(&b"t1"[..]));
-        assert_eq!((first.timestamp, first.stream, first.partition, first.offset), (Some(1700), "topic-a", 3, 42));
+        assert_eq!(
+            (first.timestamp, first.stream, first.partition, first.offset),
+            (Some(1700), "topic-a", 3, 42)
+        );
         let second = &records[1];
-        assert_eq!((second.key, second.value, second.timestamp, second.offset), (None, None, None, u64::MAX));
+        assert_eq!(
+            (second.key, second.value, second.timestamp, second.offset),
+            (None, None, None, u64::MAX)
+        );
         assert!(second.headers.is_empty());
     }
 
@@ -618,18 +691,32 @@ mod tests {
     fn truncated_input_is_an_error_not_a_panic() {
         let buf = sample_batch();
         for cut in 0..buf.len() {
-            let Ok(reader) = BatchReader::new(&buf[..cut]) else { continue };
+            let Ok(reader) = BatchReader::new(&buf[..cut]) else {
+                continue;
+            };
             let results: Vec<_> = reader.collect();
-            assert!(results.iter().any(Result::is_err), "cut at {cut} decoded without error");
+            assert!(
+                results.iter().any(Result::is_err),
+                "cut at {cut} decoded without error"
+            );
         }
     }
 
     fn sample_result() -> Vec<u8> {
         let buf = sample_batch();
-        let input: Vec<_> = BatchReader::new(&buf).unwrap().map(Result::unwrap).collect();
+        let input: Vec<_> = BatchReader::new(&buf)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         let mut w = ResultWriter::with_capacity(64);
         w.begin_outputs();
-        w.output_with_encoded_headers(input[0].key, Some(b"A"), input[0].headers, input[0].timestamp, None);
+        w.output_with_encoded_headers(
+            input[0].key,
+            Some(b"A"),
+            input[0].headers,
+            input[0].timestamp,
+            None,
+        );
         w.output(None, Some(b"B"), [("h", &b"v"[..])], None, Some("audit"));
         w.begin_outputs();
         w.output(None, Some(b"discarded"), std::iter::empty(), None, None);
@@ -642,15 +729,28 @@ mod tests {
     fn result_round_trips() {
         let buf = sample_result();
         let mut reader = ResultReader::new(&buf, 2).unwrap();
-        let Some(Ok(Outcome::Outputs(outputs))) = reader.next_outcome() else { panic!("expected outputs") };
+        let Some(Ok(Outcome::Outputs(outputs))) = reader.next_outcome() else {
+            panic!("expected outputs")
+        };
         let outputs: Vec<_> = outputs.collect();
         assert_eq!(outputs.len(), 2);
-        assert_eq!((outputs[0].key, outputs[0].value, outputs[0].route), (Some(&b"k1"[..]), Some(&b"A"[..]), None));
+        assert_eq!(
+            (outputs[0].key, outputs[0].value, outputs[0].route),
+            (Some(&b"k1"[..]), Some(&b"A"[..]), None)
+        );
         assert_eq!(outputs[0].headers.get("trace"), Some(&b"t1"[..]));
         assert_eq!(outputs[0].timestamp, Some(1700));
-        assert_eq!((outputs[1].value, outputs[1].route), (Some(&b"B"[..]), Some("audit")));
-        assert_eq!(outputs[1].headers.iter().collect::<Vec<_>>(), vec![("h", &b"v"[..])]);
-        let Some(Ok(Outcome::Rejected(reason))) = reader.next_outcome() else { panic!("expected a rejection") };
+        assert_eq!(
+            (outputs[1].value, outputs[1].route),
+            (Some(&b"B"[..]), Some("audit"))
+        );
+        assert_eq!(
+            outputs[1].headers.iter().collect::<Vec<_>>(),
+            vec![("h", &b"v"[..])]
+        );
+        let Some(Ok(Outcome::Rejected(reason))) = reader.next_outcome() else {
+            panic!("expected a rejection")
+        };
         assert_eq!(reason, "not JSON");
         assert!(reader.next_outcome().is_none());
     }

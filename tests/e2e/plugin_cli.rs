@@ -1,0 +1,185 @@
+//! `sluice plugin test` and `sluice plugin check` on the example plugins.
+
+use crate::harness::*;
+
+fn plugin_test(plugin: &str, input: &str, config: &[&str]) -> String {
+    let scratch = Scratch::with_plugins(&[]);
+    let input = scratch.write("input.jsonl", input);
+    let mut command = sluice();
+    command
+        .args(["plugin", "test"])
+        .arg(built_plugins().join(format!("{plugin}.wasm")))
+        .arg("--input")
+        .arg(input);
+    for c in config {
+        command.args(["--config", c]);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+const INPUT: &str = "{\"id\":1,\"level\":\"error\"}\n{\"id\":2,\"level\":\"info\"}\nnot json\n";
+
+#[test]
+fn uppercase() {
+    assert_eq!(
+        plugin_test("uppercase", INPUT, &[]),
+        concat!(
+            r#"{"offset":0,"outputs":[{"route":null,"value":"{\"ID\":1,\"LEVEL\":\"ERROR\"}"}]}"#,
+            "\n",
+            r#"{"offset":1,"outputs":[{"route":null,"value":"{\"ID\":2,\"LEVEL\":\"INFO\"}"}]}"#,
+            "\n",
+            r#"{"offset":2,"outputs":[{"route":null,"value":"NOT JSON"}]}"#,
+            "\n",
+        )
+    );
+}
+
+#[test]
+fn filter() {
+    assert_eq!(
+        plugin_test("filter", INPUT, &["field=level", "equals=error"]),
+        concat!(
+            r#"{"offset":0,"outputs":[{"route":null,"value":"{\"id\":1,\"level\":\"error\"}"}]}"#,
+            "\n",
+            r#"{"offset":1,"outputs":[]}"#,
+            "\n",
+            r#"{"offset":2,"rejected":"value is not valid JSON: expected ident at line 1 column 2"}"#,
+            "\n",
+        )
+    );
+}
+
+#[test]
+fn router() {
+    assert_eq!(
+        plugin_test("router", INPUT, &["field=level", "map.error=errors,alerts"]),
+        concat!(
+            r#"{"offset":0,"outputs":[{"route":"errors","value":"{\"id\":1,\"level\":\"error\"}"},{"route":"alerts","value":"{\"id\":1,\"level\":\"error\"}"}]}"#,
+            "\n",
+            r#"{"offset":1,"outputs":[{"route":null,"value":"{\"id\":2,\"level\":\"info\"}"}]}"#,
+            "\n",
+            r#"{"offset":2,"rejected":"value is not valid JSON: expected ident at line 1 column 2"}"#,
+            "\n",
+        )
+    );
+}
+
+#[test]
+fn json_validate() {
+    assert_eq!(
+        plugin_test("json-validate", INPUT, &["require=id,level"]),
+        concat!(
+            r#"{"offset":0,"outputs":[{"route":null,"value":"{\"id\":1,\"level\":\"error\"}"}]}"#,
+            "\n",
+            r#"{"offset":1,"outputs":[{"route":null,"value":"{\"id\":2,\"level\":\"info\"}"}]}"#,
+            "\n",
+            r#"{"offset":2,"rejected":"value is not valid JSON: expected ident at line 1 column 2"}"#,
+            "\n",
+        )
+    );
+}
+
+#[test]
+fn envelope_input_carries_keys_and_headers_through() {
+    let input =
+        r#"{"key":"k1","value":"hi","headers":[["trace","t-1"]],"timestamp":1700000000000}"#;
+    let scratch = Scratch::with_plugins(&[]);
+    let path = scratch.write("input.jsonl", format!("{input}\n"));
+    let output = sluice()
+        .args(["plugin", "test"])
+        .arg(built_plugins().join("uppercase.wasm"))
+        .arg("--input")
+        .arg(path)
+        .args(["--input-format", "envelope"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "{\"offset\":0,\"outputs\":[{\"route\":null,\"key\":\"k1\",\"value\":\"HI\",\"headers\":[[\"trace\",\"t-1\"]],\"timestamp\":1700000000000}]}\n"
+    );
+}
+
+#[test]
+fn a_refused_config_is_an_error() {
+    let scratch = Scratch::with_plugins(&[]);
+    let input = scratch.write("input.jsonl", INPUT);
+    let output = sluice()
+        .args(["plugin", "test"])
+        .arg(built_plugins().join("filter.wasm"))
+        .arg("--input")
+        .arg(input)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim_end(),
+        "error: plugin `filter` refused its configuration: missing required config key `field`"
+    );
+}
+
+#[test]
+fn check_describes_a_valid_plugin() {
+    let output = sluice()
+        .args(["plugin", "check"])
+        .arg(built_plugins().join("misbehave.wasm"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with("plugin:  misbehave\nsize:    "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("exports:\n  sluice:plugin/transform@0.1.0\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("sluice:plugin/host@0.1.0"),
+        "misbehave logs, so it imports the host interface:\n{stdout}"
+    );
+    assert!(!stdout.contains("NOT PROVIDED"), "{stdout}");
+    assert!(
+        stdout.ends_with("verdict: ok, a component of the sluice:plugin/plugin world\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_explains_files_that_are_not_plugins() {
+    let scratch = Scratch::with_plugins(&[]);
+    // A core module (the smallest valid one), not a component.
+    let core = scratch.write("core.wasm", b"\0asm\x01\0\0\0");
+    let output = sluice()
+        .args(["plugin", "check"])
+        .arg(&core)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("core WebAssembly module, not a component"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let junk = scratch.write("junk.wasm", b"hello");
+    let output = sluice()
+        .args(["plugin", "check"])
+        .arg(&junk)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a valid WebAssembly component"));
+}
