@@ -46,11 +46,7 @@ pub struct BatchAck(Arc<Pending>);
 
 impl BatchAck {
     pub fn new(seq: BatchSeq, completed: mpsc::UnboundedSender<BatchSeq>) -> Self {
-        BatchAck(Arc::new(Pending {
-            outstanding: AtomicUsize::new(1),
-            seq,
-            completed,
-        }))
+        BatchAck(Arc::new(Pending { outstanding: AtomicUsize::new(1), seq, completed }))
     }
 
     /// A share of the batch that some sink must accept before the batch completes.
@@ -106,10 +102,7 @@ impl AckTracker {
 
     /// Marks `seq` complete; returns the checkpoint to commit if the completed prefix grew.
     pub fn completed(&mut self, seq: BatchSeq) -> Option<Checkpoint> {
-        let index = self
-            .batches
-            .binary_search_by_key(&seq, |&(s, _, _)| s)
-            .ok()?;
+        let index = self.batches.binary_search_by_key(&seq, |&(s, _, _)| s).ok()?;
         self.batches[index].2 = true;
         let mut commit = None;
         while let Some(&(_, checkpoint, true)) = self.batches.front() {

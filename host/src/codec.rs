@@ -26,8 +26,7 @@ pub fn encode(format: LineFormat, record: &Record, out: &mut Vec<u8>) {
     match format {
         LineFormat::Lines => out.extend_from_slice(record.value.as_deref().unwrap_or_default()),
         LineFormat::Envelope => {
-            serde_json::to_writer(&mut *out, &Envelope::of(record))
-                .expect("serializing to a Vec cannot fail");
+            serde_json::to_writer(&mut *out, &Envelope::of(record)).expect("serializing to a Vec cannot fail");
         }
     }
     out.push(b'\n');
@@ -38,16 +37,11 @@ pub fn decode(format: LineFormat, line: Bytes) -> Result<Record, String> {
     match format {
         LineFormat::Lines => Ok(Record::from_value(line)),
         LineFormat::Envelope => {
-            let e: EnvelopeIn =
-                serde_json::from_slice(&line).map_err(|e| format!("not a record envelope: {e}"))?;
+            let e: EnvelopeIn = serde_json::from_slice(&line).map_err(|e| format!("not a record envelope: {e}"))?;
             Ok(Record {
                 key: e.key.map(|b| b.0),
                 value: e.value.map(|b| b.0),
-                headers: e
-                    .headers
-                    .into_iter()
-                    .map(|(name, value)| Header::new(name, value.0))
-                    .collect(),
+                headers: e.headers.into_iter().map(|(name, value)| Header::new(name, value.0)).collect(),
                 timestamp: e.timestamp,
             })
         }
@@ -72,11 +66,7 @@ impl<'a> Envelope<'a> {
         Envelope {
             key: record.key.as_deref().map(BytesField),
             value: record.value.as_deref().map(BytesField),
-            headers: record
-                .headers
-                .iter()
-                .map(|h| (h.name(), BytesField(&h.value)))
-                .collect(),
+            headers: record.headers.iter().map(|(name, value)| (name, BytesField(value))).collect(),
             timestamp: record.timestamp,
         }
     }
@@ -104,10 +94,7 @@ impl Serialize for BytesField<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match std::str::from_utf8(self.0) {
             Ok(text) => s.serialize_str(text),
-            Err(_) => Base64Field {
-                base64: BASE64.encode(self.0),
-            }
-            .serialize(s),
+            Err(_) => Base64Field { base64: BASE64.encode(self.0) }.serialize(s),
         }
     }
 }
@@ -124,10 +111,7 @@ impl<'de> Deserialize<'de> for OwnedBytes {
         }
         match Either::deserialize(d)? {
             Either::Text(text) => Ok(OwnedBytes(Bytes::from(text))),
-            Either::Base64(b) => BASE64
-                .decode(b.base64)
-                .map(|v| OwnedBytes(Bytes::from(v)))
-                .map_err(D::Error::custom),
+            Either::Base64(b) => BASE64.decode(b.base64).map(|v| OwnedBytes(Bytes::from(v))).map_err(D::Error::custom),
         }
     }
 }
@@ -147,7 +131,7 @@ mod tests {
         let record = Record {
             key: Some(Bytes::from_static(b"k1")),
             value: Some(Bytes::from_static(&[0xff, 0x00, b'a'])),
-            headers: vec![Header::new("trace", "abc"), Header::new("trace", "def")],
+            headers: [Header::new("trace", "abc"), Header::new("trace", "def")].into_iter().collect(),
             timestamp: Some(1_700_000_000_000),
         };
         let text = line(LineFormat::Envelope, &record);
@@ -155,36 +139,23 @@ mod tests {
             text,
             "{\"key\":\"k1\",\"value\":{\"base64\":\"/wBh\"},\"headers\":[[\"trace\",\"abc\"],[\"trace\",\"def\"]],\"timestamp\":1700000000000}\n"
         );
-        let back = decode(
-            LineFormat::Envelope,
-            Bytes::from(text.trim_end().to_owned()),
-        )
-        .unwrap();
+        let back = decode(LineFormat::Envelope, Bytes::from(text.trim_end().to_owned())).unwrap();
         assert_eq!(back, record);
         let empty = Record::default();
         assert_eq!(line(LineFormat::Envelope, &empty), "{}\n");
-        assert_eq!(
-            decode(LineFormat::Envelope, Bytes::from_static(b"{}")).unwrap(),
-            empty
-        );
+        assert_eq!(decode(LineFormat::Envelope, Bytes::from_static(b"{}")).unwrap(), empty);
     }
 
     #[test]
     fn lines_format_is_the_bare_value() {
         let record = Record::from_value("{\"a\":1}");
         assert_eq!(line(LineFormat::Lines, &record), "{\"a\":1}\n");
-        assert_eq!(
-            decode(LineFormat::Lines, Bytes::from_static(b"{\"a\":1}")).unwrap(),
-            record
-        );
+        assert_eq!(decode(LineFormat::Lines, Bytes::from_static(b"{\"a\":1}")).unwrap(), record);
     }
 
     #[test]
     fn a_bad_envelope_says_why() {
         let err = decode(LineFormat::Envelope, Bytes::from_static(b"{\"valeu\":1}")).unwrap_err();
-        assert!(
-            err.starts_with("not a record envelope: unknown field `valeu`"),
-            "{err}"
-        );
+        assert!(err.starts_with("not a record envelope: unknown field `valeu`"), "{err}");
     }
 }

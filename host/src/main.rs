@@ -74,10 +74,14 @@ enum InputFormat {
     Envelope,
 }
 
+/// mimalloc rather than the system allocator: plugin results are large, short-lived
+/// buffers, which glibc's malloc returns to the kernel and faults back in on every batch
+/// (about a fifth of the boundary's cost in `benches/boundary.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn parse_key_value(arg: &str) -> Result<(String, String), String> {
-    arg.split_once('=')
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("`{arg}` is not KEY=VALUE"))
+    arg.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("`{arg}` is not KEY=VALUE"))
 }
 
 fn main() -> ExitCode {
@@ -110,34 +114,19 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Validate { config: path } => {
             let config = Config::load(&path)?;
             sluice::topology::check(&config).await?;
-            println!(
-                "{}: ok ({} pipelines)",
-                path.display(),
-                config.pipelines.len()
-            );
+            println!("{}: ok ({} pipelines)", path.display(), config.pipelines.len());
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(PluginCommand::Check { file }) => {
             tokio::task::spawn_blocking(move || check_plugin(&file)).await?
         }
-        Command::Plugin(PluginCommand::Test {
-            file,
-            input,
-            input_format,
-            config,
-        }) => {
+        Command::Plugin(PluginCommand::Test { file, input, input_format, config }) => {
             let format = match input_format {
                 InputFormat::Lines => LineFormat::Lines,
                 InputFormat::Envelope => LineFormat::Envelope,
             };
             tokio::task::spawn_blocking(move || {
-                sluice::plugin_test::run(
-                    &file,
-                    &input,
-                    format,
-                    &config,
-                    &mut std::io::stdout().lock(),
-                )
+                sluice::plugin_test::run(&file, &input, format, &config, &mut std::io::stdout().lock())
             })
             .await??;
             Ok(ExitCode::SUCCESS)
@@ -147,19 +136,12 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
 
 fn check_plugin(file: &Path) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let name = file
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("plugin");
+    let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
     let inspection = PluginEngine::new()?
         .inspect(name, &bytes)
         .with_context(|| format!("{} is not a usable plugin", file.display()))?;
     println!("{inspection}");
-    Ok(if inspection.verdict.is_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if inspection.verdict.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM; a second signal exits at once.
@@ -178,10 +160,7 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a person at a terminal, never in files or collectors.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

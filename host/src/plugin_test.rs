@@ -47,19 +47,13 @@ pub fn run(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let engine = PluginEngine::new()?;
-    let name = wasm
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("plugin");
+    let name = wasm.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
     let compiled = Arc::new(engine.compile(name, &bytes)?);
     let mut instance =
-        PluginInstance::start(compiled, "plugin-test", config, PluginLimits::default())
-            .map_err(anyhow::Error::msg)?;
+        PluginInstance::start(compiled, "plugin-test", config, PluginLimits::default()).map_err(anyhow::Error::msg)?;
 
-    let text = Bytes::from(
-        std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?,
-    );
+    let text = Bytes::from(std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?);
     let stream: Arc<str> = Arc::from(input.to_string_lossy().as_ref());
     let mut records = Vec::new();
     let mut start = 0;
@@ -69,16 +63,9 @@ pub fn run(
         if slice.is_empty() {
             continue;
         }
-        let record = codec::decode(format, slice)
-            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", input.display(), line_no + 1))?;
-        records.push((
-            record,
-            RecordMeta {
-                stream: stream.clone(),
-                partition: 0,
-                offset: line_no as u64,
-            },
-        ));
+        let record =
+            codec::decode(format, slice).map_err(|e| anyhow::anyhow!("{}:{}: {e}", input.display(), line_no + 1))?;
+        records.push((record, RecordMeta { stream: stream.clone(), partition: 0, offset: line_no as u64 }));
     }
     for chunk in records.chunks(BATCH) {
         let result = instance.process("plugin-test", chunk.iter().map(|(r, m)| (r, m)));
@@ -102,24 +89,14 @@ fn write_results(
         }
     };
     for output in &result.outputs {
-        let route = output
-            .route
-            .as_deref()
-            .map(|r| std::str::from_utf8(r).expect("routes are UTF-8"));
-        outputs[output.origin].push(Output {
-            route,
-            record: codec::Envelope::of(&output.record),
-        });
+        let route = output.route.as_deref().map(|r| std::str::from_utf8(r).expect("routes are UTF-8"));
+        outputs[output.origin].push(Output { route, record: codec::Envelope::of(&output.record) });
     }
     for (index, reason) in &result.rejected {
         rejected[*index] = Some(reason);
     }
     for (((_, meta), outputs), rejected) in chunk.iter().zip(outputs).zip(rejected) {
-        let line = Line {
-            offset: meta.offset,
-            outputs: rejected.is_none().then_some(outputs),
-            rejected,
-        };
+        let line = Line { offset: meta.offset, outputs: rejected.is_none().then_some(outputs), rejected };
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }

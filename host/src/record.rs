@@ -14,77 +14,100 @@ use bytes::Bytes;
 pub struct Record {
     pub key: Option<Bytes>,
     pub value: Option<Bytes>,
-    pub headers: Vec<Header>,
+    pub headers: Headers,
     /// Milliseconds since the Unix epoch.
     pub timestamp: Option<i64>,
 }
 
 impl Record {
     pub fn from_value(value: impl Into<Bytes>) -> Self {
-        Record {
-            value: Some(value.into()),
-            ..Record::default()
-        }
-    }
-
-    /// The first header called `name`.
-    pub fn header(&self, name: &str) -> Option<&Bytes> {
-        self.headers
-            .iter()
-            .find(|h| h.name() == name)
-            .map(|h| &h.value)
-    }
-
-    /// The (name, value) pairs in the form the batch encoding takes.
-    pub fn header_pairs(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|h| (h.name(), &h.value[..]))
+        Record { value: Some(value.into()), ..Record::default() }
     }
 }
 
-/// A record header. Names are text (as in Kafka, NATS and HTTP); values are bytes.
-#[derive(Clone, PartialEq, Eq)]
+/// A record's headers. Names are text (as in Kafka, NATS and HTTP); values are bytes.
+///
+/// Headers that came back from a plugin stay in the batch encoding, as one slice of the
+/// plugin's result: decoding them into separate values for every record would cost more
+/// than the rest of the record, and most are only ever copied to the next plugin or
+/// written out once. Headers added by the host or a source are kept as values after them.
+#[derive(Clone, Default)]
+pub struct Headers {
+    /// Checked when the result was decoded: lengths fit and names are UTF-8.
+    encoded: Bytes,
+    encoded_count: u16,
+    added: Vec<Header>,
+}
+
+impl Headers {
+    /// Headers still in the batch encoding, already checked by the result decoder.
+    pub(crate) fn from_checked_encoding(encoded: Bytes, count: u16) -> Self {
+        Headers { encoded, encoded_count: count, added: Vec::new() }
+    }
+
+    pub fn push(&mut self, name: impl Into<Arc<str>>, value: impl Into<Bytes>) {
+        self.added.push(Header { name: name.into(), value: value.into() });
+    }
+
+    pub fn len(&self) -> usize {
+        self.encoded_count as usize + self.added.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (name, value) pairs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.encoded().iter().chain(self.added())
+    }
+
+    /// The first header called `name`.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The headers still in the batch encoding, to copy as they are.
+    pub(crate) fn encoded(&self) -> sluice_wire::Headers<'_> {
+        sluice_wire::Headers::from_encoded(self.encoded_count, &self.encoded)
+    }
+
+    /// The headers added as values, after the encoded ones.
+    pub(crate) fn added(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> {
+        self.added.iter().map(|h| (&*h.name, &h.value[..]))
+    }
+}
+
+impl FromIterator<Header> for Headers {
+    fn from_iter<I: IntoIterator<Item = Header>>(headers: I) -> Self {
+        Headers { added: headers.into_iter().collect(), ..Headers::default() }
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter().map(|(n, v)| (n, Bytes::copy_from_slice(v)))).finish()
+    }
+}
+
+/// One header, as a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
-    name: HeaderName,
+    pub name: Arc<str>,
     pub value: Bytes,
 }
 
 impl Header {
-    pub fn new(name: impl Into<String>, value: impl Into<Bytes>) -> Self {
-        Header {
-            name: HeaderName(Bytes::from(name.into())),
-            value: value.into(),
-        }
-    }
-
-    /// A header whose name is a slice of a shared buffer.
-    pub fn from_shared(name: Bytes, value: Bytes) -> Result<Self, std::str::Utf8Error> {
-        std::str::from_utf8(&name)?;
-        Ok(Header {
-            name: HeaderName(name),
-            value,
-        })
-    }
-
-    pub fn name(&self) -> &str {
-        self.name.as_str()
-    }
-}
-
-impl fmt::Debug for Header {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={:?}", self.name(), self.value)
-    }
-}
-
-/// UTF-8 text in a `Bytes`, so that header names can share the buffer they came in.
-#[derive(Clone, PartialEq, Eq)]
-struct HeaderName(Bytes);
-
-impl HeaderName {
-    fn as_str(&self) -> &str {
-        // SAFETY: every constructor (`Header::new` from a `String`, `Header::from_shared`
-        // after `from_utf8`) checks that the bytes are UTF-8, and `Bytes` is immutable.
-        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    pub fn new(name: impl Into<Arc<str>>, value: impl Into<Bytes>) -> Self {
+        Header { name: name.into(), value: value.into() }
     }
 }
 
@@ -101,7 +124,5 @@ pub struct RecordMeta {
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::ack::BatchAck;
 use crate::plugin::chain::{ChainResult, DeadLetter};
-use crate::record::{Header, Record, RecordMeta};
+use crate::record::{Record, RecordMeta};
 use crate::sink::SinkBatch;
 use crate::status::PipelineStats;
 
@@ -50,26 +50,12 @@ impl Router {
         let default_route = default_route.map(|name| {
             (
                 name.to_owned(),
-                routes
-                    .iter()
-                    .find(|(r, _)| r == name)
-                    .expect("config checked the default route")
-                    .1
-                    .clone(),
+                routes.iter().find(|(r, _)| r == name).expect("config checked the default route").1.clone(),
             )
         });
-        let routes = routes
-            .into_iter()
-            .map(|(name, targets)| (name.into_bytes().into_boxed_slice(), targets))
-            .collect();
-        Router {
-            pipeline: pipeline.to_owned(),
-            sinks,
-            routes,
-            default_route,
-            dead_letter,
-            stats,
-        }
+        let routes =
+            routes.into_iter().map(|(name, targets)| (name.into_bytes().into_boxed_slice(), targets)).collect();
+        Router { pipeline: pipeline.to_owned(), sinks, routes, default_route, dead_letter, stats }
     }
 
     /// Hands a batch's results to the sinks, waiting while a sink's inbox is full
@@ -99,9 +85,7 @@ impl Router {
                 continue;
             };
             routed += targets.len();
-            let (last, others) = targets
-                .split_last()
-                .expect("config checked that routes have sinks");
+            let (last, others) = targets.split_last().expect("config checked that routes have sinks");
             for &sink in others {
                 per_sink[sink].push(output.record.clone());
             }
@@ -110,18 +94,13 @@ impl Router {
         PipelineStats::add(&self.stats.records_out, routed);
         PipelineStats::add(&self.stats.dead_lettered, dead.len());
         PipelineStats::add(&self.stats.dropped, result.dropped);
-        per_sink[self.dead_letter].extend(
-            dead.into_iter()
-                .map(|d| self.dead_letter_record(source, &meta[d.origin], d)),
-        );
+        per_sink[self.dead_letter]
+            .extend(dead.into_iter().map(|d| self.dead_letter_record(source, &meta[d.origin], d)));
 
         for (sink, records) in self.sinks.iter().zip(per_sink) {
             if !records.is_empty() {
                 sink.inbox
-                    .blocking_send(SinkBatch {
-                        records,
-                        delivery: ack.delivery(),
-                    })
+                    .blocking_send(SinkBatch { records, delivery: ack.delivery() })
                     .map_err(|_| SinkGone(sink.name.clone()))?;
             }
         }
@@ -130,16 +109,9 @@ impl Router {
 
     fn unroutable(&self, route: Option<&Bytes>) -> String {
         match route {
-            None => format!(
-                "the record names no route and pipeline `{}` has no default_route",
-                self.pipeline
-            ),
+            None => format!("the record names no route and pipeline `{}` has no default_route", self.pipeline),
             Some(route) => {
-                let mut known: Vec<_> = self
-                    .routes
-                    .keys()
-                    .map(|r| String::from_utf8_lossy(r).into_owned())
-                    .collect();
+                let mut known: Vec<_> = self.routes.keys().map(|r| String::from_utf8_lossy(r).into_owned()).collect();
                 known.sort();
                 format!(
                     "no route is named `{}` in pipeline `{}` (routes: {})",
@@ -154,32 +126,17 @@ impl Router {
     /// The record with headers that say what failed, where, and where it came from.
     fn dead_letter_record(&self, source: &str, meta: &RecordMeta, dead: DeadLetter) -> Record {
         let mut record = dead.record;
-        record
-            .headers
-            .push(Header::new("sluice.error", dead.reason));
-        record
-            .headers
-            .push(Header::new("sluice.pipeline", self.pipeline.clone()));
+        let headers = &mut record.headers;
+        headers.push("sluice.error", dead.reason);
+        headers.push("sluice.pipeline", self.pipeline.clone());
         if let Some(plugin) = dead.plugin {
-            record
-                .headers
-                .push(Header::new("sluice.plugin", plugin.name.clone()));
-            record
-                .headers
-                .push(Header::new("sluice.plugin.version", plugin.version.clone()));
+            headers.push("sluice.plugin", plugin.name.clone());
+            headers.push("sluice.plugin.version", plugin.version.clone());
         }
-        record
-            .headers
-            .push(Header::new("sluice.source", source.to_owned()));
-        record
-            .headers
-            .push(Header::new("sluice.stream", meta.stream.to_string()));
-        record
-            .headers
-            .push(Header::new("sluice.partition", meta.partition.to_string()));
-        record
-            .headers
-            .push(Header::new("sluice.offset", meta.offset.to_string()));
+        headers.push("sluice.source", source.to_owned());
+        headers.push("sluice.stream", meta.stream.to_string());
+        headers.push("sluice.partition", meta.partition.to_string());
+        headers.push("sluice.offset", meta.offset.to_string());
         record
     }
 }

@@ -25,14 +25,8 @@ impl PipelineStats {
     }
 
     fn snapshot(&self) -> [u64; 5] {
-        [
-            &self.records_in,
-            &self.records_out,
-            &self.dead_lettered,
-            &self.dropped,
-            &self.batches_acked,
-        ]
-        .map(|c| c.load(Ordering::Relaxed))
+        [&self.records_in, &self.records_out, &self.dead_lettered, &self.dropped, &self.batches_acked]
+            .map(|c| c.load(Ordering::Relaxed))
     }
 }
 

@@ -49,9 +49,7 @@ pub async fn check(config: &Config) -> anyhow::Result<()> {
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let _runtime = handle.enter();
-            Chain::start(&name, specs, limits)
-                .map(drop)
-                .map_err(|e| anyhow::anyhow!("pipeline `{name}`: {e}"))
+            Chain::start(&name, specs, limits).map(drop).map_err(|e| anyhow::anyhow!("pipeline `{name}`: {e}"))
         })
         .await??;
     }
@@ -68,10 +66,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let mut inboxes = Vec::new();
     for name in config.sinks.keys() {
         let (inbox, rx) = mpsc::channel(SINK_QUEUE);
-        sinks.push(SinkHandle {
-            name: name.clone(),
-            inbox,
-        });
+        sinks.push(SinkHandle { name: name.clone(), inbox });
         inboxes.push(rx);
     }
     let mut pipelines = Vec::new();
@@ -81,32 +76,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         let (batches_tx, batches_rx) = mpsc::channel(BATCH_QUEUE);
         let router = build_router(name, pipeline, &sinks, stats.clone());
         let specs = slot_specs(&directory, pipeline);
-        pipeline_threads.push(
-            start_pipeline_thread(
-                name.clone(),
-                specs,
-                config.host.plugin_limits,
-                router,
-                batches_rx,
-            )
-            .await?,
-        );
+        pipeline_threads
+            .push(start_pipeline_thread(name.clone(), specs, config.host.plugin_limits, router, batches_rx).await?);
         pipelines.push((name.clone(), pipeline, stats, batches_tx));
     }
 
     let mut sink_tasks = JoinSet::new();
     for ((name, sink_config), inbox) in config.sinks.iter().zip(inboxes) {
-        spawn_sink(&mut sink_tasks, name, sink_config, inbox)
-            .await
-            .with_context(|| format!("sink `{name}`"))?;
+        spawn_sink(&mut sink_tasks, name, sink_config, inbox).await.with_context(|| format!("sink `{name}`"))?;
     }
     let mut sources = JoinSet::new();
     let mut all_stats = Vec::new();
     for (name, pipeline, stats, batches_tx) in pipelines {
-        let settings = BatchSettings {
-            size: pipeline.batch_size,
-            wait: pipeline.batch_wait,
-        };
+        let settings = BatchSettings { size: pipeline.batch_size, wait: pipeline.batch_wait };
         let source_config = &config.sources[&pipeline.source];
         spawn_source(
             &mut sources,
@@ -132,10 +114,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let drained = async {
         while let Some(result) = sources.join_next().await {
             if let Err(e) = result.expect("source task panicked") {
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "a source failed; shutting everything down"
-                );
+                tracing::error!(error = format!("{e:#}"), "a source failed; shutting everything down");
                 failure.get_or_insert(e);
                 shutdown.cancel();
             }
@@ -163,50 +142,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 }
 
 async fn load_plugins(config: &Config) -> anyhow::Result<Arc<PluginDirectory>> {
-    let names: BTreeSet<String> = config
-        .pipelines
-        .values()
-        .flat_map(|p| p.plugins.iter().map(|r| r.name.clone()))
-        .collect();
+    let names: BTreeSet<String> =
+        config.pipelines.values().flat_map(|p| p.plugins.iter().map(|r| r.name.clone())).collect();
     let engine = PluginEngine::new()?;
     PluginDirectory::load(engine, &config.host.plugins_dir, &names).await
 }
 
 fn slot_specs(directory: &PluginDirectory, pipeline: &PipelineConfig) -> Vec<SlotSpec> {
     let spec = |p: &crate::config::PluginRef| SlotSpec {
-        versions: directory
-            .subscribe(&p.name)
-            .expect("every named plugin was loaded"),
+        versions: directory.subscribe(&p.name).expect("every named plugin was loaded"),
         config: flatten_plugin_config(&p.config).expect("config checked plugin tables"),
     };
     pipeline.plugins.iter().map(spec).collect()
 }
 
-fn build_router(
-    name: &str,
-    pipeline: &PipelineConfig,
-    sinks: &[SinkHandle],
-    stats: Arc<PipelineStats>,
-) -> Router {
-    let index = |sink: &String| {
-        sinks
-            .iter()
-            .position(|s| &s.name == sink)
-            .expect("config checked sink names")
-    };
-    let routes = pipeline
-        .routes
-        .iter()
-        .map(|(route, targets)| (route.clone(), targets.iter().map(index).collect()))
-        .collect();
-    Router::new(
-        name,
-        sinks.to_vec(),
-        routes,
-        pipeline.default_route.as_deref(),
-        index(&pipeline.dead_letter),
-        stats,
-    )
+fn build_router(name: &str, pipeline: &PipelineConfig, sinks: &[SinkHandle], stats: Arc<PipelineStats>) -> Router {
+    let index = |sink: &String| sinks.iter().position(|s| &s.name == sink).expect("config checked sink names");
+    let routes =
+        pipeline.routes.iter().map(|(route, targets)| (route.clone(), targets.iter().map(index).collect())).collect();
+    Router::new(name, sinks.to_vec(), routes, pipeline.default_route.as_deref(), index(&pipeline.dead_letter), stats)
 }
 
 /// Starts the pipeline's thread and waits until its plugins have started.
@@ -219,39 +173,26 @@ async fn start_pipeline_thread(
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
     let (started_tx, started) = oneshot::channel();
     let runtime = tokio::runtime::Handle::current();
-    let thread = std::thread::Builder::new()
-        .name(format!("pipeline-{name}"))
-        .spawn(move || {
-            let _runtime = runtime.enter();
-            let mut chain = match Chain::start(&name, specs, limits) {
-                Ok(chain) => chain,
-                Err(e) => {
-                    let _ = started_tx.send(Err(anyhow::anyhow!("pipeline `{name}`: {e}")));
-                    return Ok(());
-                }
-            };
-            let _ = started_tx.send(Ok(()));
-            while let Some(batch) = batches.blocking_recv() {
-                let Batch {
-                    source,
-                    records,
-                    meta,
-                    malformed,
-                    ack,
-                    ..
-                } = batch;
-                let result = chain.run(&source, &meta, records, &malformed);
-                router
-                    .dispatch(&source, &meta, result, &ack)
-                    .map_err(|gone| {
-                        anyhow::anyhow!("pipeline `{name}`: sink `{}` stopped", gone.0)
-                    })?;
+    let thread = std::thread::Builder::new().name(format!("pipeline-{name}")).spawn(move || {
+        let _runtime = runtime.enter();
+        let mut chain = match Chain::start(&name, specs, limits) {
+            Ok(chain) => chain,
+            Err(e) => {
+                let _ = started_tx.send(Err(anyhow::anyhow!("pipeline `{name}`: {e}")));
+                return Ok(());
             }
-            Ok(())
-        })?;
-    started
-        .await
-        .context("the pipeline thread died while starting")??;
+        };
+        let _ = started_tx.send(Ok(()));
+        while let Some(batch) = batches.blocking_recv() {
+            let Batch { source, records, meta, malformed, ack, .. } = batch;
+            let result = chain.run(&source, &meta, records, &malformed);
+            router
+                .dispatch(&source, &meta, result, &ack)
+                .map_err(|gone| anyhow::anyhow!("pipeline `{name}`: sink `{}` stopped", gone.0))?;
+        }
+        Ok(())
+    })?;
+    started.await.context("the pipeline thread died while starting")??;
     Ok(thread)
 }
 
@@ -268,25 +209,12 @@ async fn spawn_source(
 ) -> anyhow::Result<()> {
     let label: Arc<str> = Arc::from(name);
     match source {
-        SourceConfig::File {
-            path,
-            format,
-            follow,
-        } => {
+        SourceConfig::File { path, format, follow } => {
             let s = FileSource::open(name, path, *format, *follow, &config.host.data_dir).await?;
-            tasks.spawn(source::driver::run(
-                s, label, settings, downstream, shutdown, stats,
-            ));
+            tasks.spawn(source::driver::run(s, label, settings, downstream, shutdown, stats));
         }
         SourceConfig::Stdin { format } => {
-            tasks.spawn(source::driver::run(
-                StdinSource::new(*format),
-                label,
-                settings,
-                downstream,
-                shutdown,
-                stats,
-            ));
+            tasks.spawn(source::driver::run(StdinSource::new(*format), label, settings, downstream, shutdown, stats));
         }
         SourceConfig::Generator { count, rate } => {
             tasks.spawn(source::driver::run(
@@ -311,11 +239,7 @@ async fn spawn_sink(
     let name = name.to_owned();
     match sink {
         SinkConfig::File { path, format } => {
-            tasks.spawn(sink::driver::run(
-                sink::file::open(path, *format).await?,
-                name,
-                inbox,
-            ));
+            tasks.spawn(sink::driver::run(sink::file::open(path, *format).await?, name, inbox));
         }
         SinkConfig::Stdout { format } => {
             tasks.spawn(sink::driver::run(

@@ -10,7 +10,7 @@ fn records_in(log: &str) -> Option<u64> {
         .filter(|l| l.contains("\"pipeline status\""))
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v["records_in"].as_u64())
-        .last()
+        .next_back()
 }
 
 #[test]
@@ -37,9 +37,7 @@ fn a_blocked_sink_pauses_the_source_with_bounded_memory() {
     );
     // Nobody reads the child's stdout: once the pipe is full the sink cannot write.
     let mut command = sluice();
-    command
-        .args(["--log-format", "json", "run", "-c"])
-        .arg(scratch.path("sluice.toml"));
+    command.args(["--log-format", "json", "run", "-c"]).arg(scratch.path("sluice.toml"));
     let mut running = Running::spawn(command.stdout(Stdio::piped()));
     let _unread_stdout = running.child.stdout.take();
 
@@ -52,14 +50,7 @@ fn a_blocked_sink_pauses_the_source_with_bounded_memory() {
     let stalled = records_in(&running.log()).unwrap();
     // Batches in flight: the source's queue, the one in the plugin, the sink's inbox and
     // the group the sink is writing: about 85 batches of 100, plus what fits in the pipe.
-    assert!(
-        stalled <= 12_000,
-        "the source read {stalled} records while the sink was blocked"
-    );
+    assert!(stalled <= 12_000, "the source read {stalled} records while the sink was blocked");
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(
-        records_in(&running.log()),
-        Some(stalled),
-        "the source kept reading"
-    );
+    assert_eq!(records_in(&running.log()), Some(stalled), "the source kept reading");
 }

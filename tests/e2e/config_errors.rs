@@ -7,14 +7,8 @@ use crate::routing::CONFIG;
 fn run_failing(scratch: &Scratch) -> String {
     let output = scratch.run_to_end();
     assert!(!output.status.success(), "sluice started with a bad config");
-    assert!(
-        !scratch.path("out").exists(),
-        "sinks were opened although the config is bad"
-    );
-    assert!(
-        !scratch.path("data").exists(),
-        "sources were opened although the config is bad"
-    );
+    assert!(!scratch.path("out").exists(), "sinks were opened although the config is bad");
+    assert!(!scratch.path("data").exists(), "sources were opened although the config is bad");
     String::from_utf8(output.stderr).unwrap()
 }
 
@@ -28,10 +22,7 @@ fn a_misspelt_key_is_named_with_file_line_and_key() {
         "error: {}: pipelines.main.batch_sizee (line 39, column 1): unknown field `batch_sizee`",
         config.display()
     );
-    assert!(
-        stderr.contains(&expected),
-        "expected {expected:?} in:\n{stderr}"
-    );
+    assert!(stderr.contains(&expected), "expected {expected:?} in:\n{stderr}");
 }
 
 #[test]
@@ -39,20 +30,10 @@ fn a_reference_to_a_missing_sink_is_named() {
     let scratch = Scratch::with_plugins(&["json-validate", "router"]);
     let config = scratch.config(&CONFIG.replace("dead_letter = \"dlq\"", "dead_letter = \"dlx\""));
     let stderr = run_failing(&scratch);
-    let expected = format!(
-        "{}: pipelines.main.dead_letter: no sink is named `dlx`",
-        config.display()
-    );
-    assert!(
-        stderr.contains(&expected),
-        "expected {expected:?} in:\n{stderr}"
-    );
+    let expected = format!("{}: pipelines.main.dead_letter: no sink is named `dlx`", config.display());
+    assert!(stderr.contains(&expected), "expected {expected:?} in:\n{stderr}");
     // `validate` reports the same without running anything.
-    let output = sluice()
-        .args(["validate", "-c"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = sluice().args(["validate", "-c"]).arg(&config).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains(&expected));
 }
@@ -67,16 +48,10 @@ fn a_plugin_that_refuses_its_config_stops_the_start() {
     ));
     let stderr = run_failing(&scratch);
     assert!(
-        stderr.contains(
-            "pipeline `main`: plugin `router` refused its configuration: no `map.<value>` entries"
-        ),
+        stderr.contains("pipeline `main`: plugin `router` refused its configuration: no `map.<value>` entries"),
         "{stderr}"
     );
-    let output = sluice()
-        .args(["validate", "-c"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = sluice().args(["validate", "-c"]).arg(&config).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("refused its configuration"));
 }
@@ -84,15 +59,10 @@ fn a_plugin_that_refuses_its_config_stops_the_start() {
 #[test]
 fn a_missing_environment_variable_is_named() {
     let scratch = Scratch::with_plugins(&["json-validate", "router"]);
-    let config = scratch.config(&CONFIG.replace(
-        "batch_size = 64",
-        "batch_size = ${SLUICE_TEST_UNSET_VARIABLE}",
-    ));
+    let config = scratch.config(&CONFIG.replace("batch_size = 64", "batch_size = ${SLUICE_TEST_UNSET_VARIABLE}"));
     let stderr = run_failing(&scratch);
-    let expected = format!(
-        "{}: line 39: environment variable `SLUICE_TEST_UNSET_VARIABLE` is not set",
-        config.display()
-    );
+    let expected =
+        format!("{}: line 39: environment variable `SLUICE_TEST_UNSET_VARIABLE` is not set", config.display());
     assert!(stderr.contains(&expected), "{stderr}");
 }
 
@@ -100,20 +70,9 @@ fn a_missing_environment_variable_is_named() {
 fn a_valid_config_validates() {
     let scratch = Scratch::with_plugins(&["json-validate", "router"]);
     let config = scratch.config(CONFIG);
-    let output = sluice()
-        .args(["validate", "-c"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        format!("{}: ok (1 pipelines)\n", config.display())
-    );
+    let output = sluice().args(["validate", "-c"]).arg(&config).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("{}: ok (1 pipelines)\n", config.display()));
 }
 
 #[test]
@@ -124,16 +83,10 @@ fn a_plugin_file_that_is_not_a_component_stops_the_start_with_the_reason() {
     scratch.config(CONFIG);
     let stderr = run_failing(&scratch);
     assert!(
-        stderr.contains(&format!(
-            "plugin `router` ({})",
-            scratch.path("plugins/router.wasm").display()
-        )),
+        stderr.contains(&format!("plugin `router` ({})", scratch.path("plugins/router.wasm").display())),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("not a valid WebAssembly component"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("not a valid WebAssembly component"), "{stderr}");
 }
 
 #[test]
@@ -142,10 +95,7 @@ fn a_missing_plugin_file_is_named() {
     scratch.config(CONFIG);
     let stderr = run_failing(&scratch);
     assert!(
-        stderr.contains(&format!(
-            "plugin `router`: cannot read {}",
-            scratch.path("plugins/router.wasm").display()
-        )),
+        stderr.contains(&format!("plugin `router`: cannot read {}", scratch.path("plugins/router.wasm").display())),
         "{stderr}"
     );
 }

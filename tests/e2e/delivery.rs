@@ -34,10 +34,7 @@ fn assert_committed_records_are_written(scratch: &Scratch, input: &str) -> u64 {
         .map(|e| id_of(value_of(&e)))
         .collect();
     for id in ids_before(input, offset) {
-        assert!(
-            written.contains(&id),
-            "position {offset} is committed but record {id} was not written"
-        );
+        assert!(written.contains(&id), "position {offset} is committed but record {id} was not written");
     }
     offset
 }
@@ -59,17 +56,9 @@ fn the_position_is_committed_only_after_the_outputs_are_written() {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(
-        running.wait(Duration::from_secs(5)),
-        Some(0),
-        "{}",
-        running.log()
-    );
+    assert_eq!(running.wait(Duration::from_secs(5)), Some(0), "{}", running.log());
     assert_committed_records_are_written(&scratch, &input);
-    assert!(
-        samples >= 3,
-        "only {samples} distinct positions were observed while running: the test saw too little"
-    );
+    assert!(samples >= 3, "only {samples} distinct positions were observed while running: the test saw too little");
     check_accounting(&scratch, 40_000, 13, false);
 }
 
@@ -80,11 +69,7 @@ fn sigkill_at_random_moments_loses_nothing() {
     let input = events(n, 13);
     scratch.write("input.jsonl", &input);
     scratch.config(CONFIG);
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
     eprintln!("random seed {seed}");
     let mut kills = 0;
     for _ in 0..6 {
@@ -92,8 +77,7 @@ fn sigkill_at_random_moments_loses_nothing() {
         let before = scratch.committed_offset("input").unwrap_or(0);
         // Wait for progress, then a random moment more, then kill without warning.
         eventually(Duration::from_secs(60), "progress after a restart", || {
-            scratch.committed_offset("input").unwrap_or(0) > before
-                || running.child.try_wait().unwrap().is_some()
+            scratch.committed_offset("input").unwrap_or(0) > before || running.child.try_wait().unwrap().is_some()
         });
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -107,15 +91,8 @@ fn sigkill_at_random_moments_loses_nothing() {
         assert_committed_records_are_written(&scratch, &input);
     }
     let output = scratch.run_to_end();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        kills >= 5,
-        "the input was processed after only {kills} kills; make it longer"
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(kills >= 5, "the input was processed after only {kills} kills; make it longer");
     let duplicates = check_accounting(&scratch, n, 13, true);
     eprintln!("{kills} kills, {duplicates} duplicate deliveries, nothing lost");
 }
@@ -123,26 +100,12 @@ fn sigkill_at_random_moments_loses_nothing() {
 #[test]
 fn sigterm_drains_in_flight_batches_and_exits_cleanly() {
     let scratch = Scratch::with_plugins(&["json-validate", "router"]);
-    scratch.config(&CONFIG.replace(
-        "type = \"file\"\npath = \"input.jsonl\"",
-        "type = \"generator\"\nrate = 2000.0",
-    ));
+    scratch.config(&CONFIG.replace("type = \"file\"\npath = \"input.jsonl\"", "type = \"generator\"\nrate = 2000.0"));
     let mut running = scratch.start();
-    eventually(Duration::from_secs(30), "records flowing", || {
-        scratch.read_envelopes("out/all.jsonl").len() > 200
-    });
+    eventually(Duration::from_secs(30), "records flowing", || scratch.read_envelopes("out/all.jsonl").len() > 200);
     running.signal(libc::SIGTERM);
-    assert_eq!(
-        running.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        running.log()
-    );
-    assert!(
-        running.log().contains("stopped cleanly"),
-        "{}",
-        running.log()
-    );
+    assert_eq!(running.wait(Duration::from_secs(30)), Some(0), "{}", running.log());
+    assert!(running.log().contains("stopped cleanly"), "{}", running.log());
     // Generator record ids are consecutive: after a drain there are no gaps anywhere.
     let mut ids: Vec<u64> = ["all", "errors", "dlq"]
         .iter()
@@ -152,9 +115,5 @@ fn sigterm_drains_in_flight_batches_and_exits_cleanly() {
     ids.sort_unstable();
     ids.dedup();
     let last = *ids.last().unwrap();
-    assert_eq!(
-        ids,
-        (0..=last).collect::<Vec<_>>(),
-        "a record read before the signal was not written"
-    );
+    assert_eq!(ids, (0..=last).collect::<Vec<_>>(), "a record read before the signal was not written");
 }

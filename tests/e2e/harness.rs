@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
 /// The folder of built plugins, building them first if they are missing (the test script
@@ -23,18 +20,8 @@ pub fn built_plugins() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = workspace_root().join("target/plugins");
-        let wanted = [
-            "filter",
-            "json-validate",
-            "misbehave",
-            "passthrough",
-            "router",
-            "uppercase",
-        ];
-        if !wanted
-            .iter()
-            .all(|p| dir.join(format!("{p}.wasm")).exists())
-        {
+        let wanted = ["filter", "json-validate", "misbehave", "passthrough", "router", "uppercase"];
+        if !wanted.iter().all(|p| dir.join(format!("{p}.wasm")).exists()) {
             let status = Command::new(workspace_root().join("scripts/build-plugins"))
                 .arg(&dir)
                 .arg("--with-test-plugins")
@@ -60,9 +47,7 @@ pub struct Scratch {
 impl Scratch {
     /// A scratch folder whose `plugins/` holds the named built plugins.
     pub fn with_plugins(plugins: &[&str]) -> Scratch {
-        let scratch = Scratch {
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let scratch = Scratch { dir: tempfile::tempdir().unwrap() };
         std::fs::create_dir_all(scratch.path("plugins")).unwrap();
         for plugin in plugins {
             scratch.install_plugin(plugin, plugin);
@@ -106,12 +91,7 @@ impl Scratch {
 
     /// `sluice run` in the background, with its log captured.
     pub fn start(&self) -> Running {
-        Running::spawn(
-            sluice()
-                .args(["run", "-c"])
-                .arg(self.path("sluice.toml"))
-                .stdout(Stdio::null()),
-        )
+        Running::spawn(sluice().args(["run", "-c"]).arg(self.path("sluice.toml")).stdout(Stdio::null()))
     }
 
     /// The envelopes a file sink wrote to `relative`, in order (empty if no file yet).
@@ -138,10 +118,7 @@ pub fn read_envelopes(path: &Path) -> Vec<Value> {
     };
     complete
         .lines()
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("bad line {l:?} in {}: {e}", path.display()))
-        })
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?} in {}: {e}", path.display())))
         .collect()
 }
 
@@ -152,24 +129,13 @@ pub fn value_of(envelope: &Value) -> &str {
 
 /// A header of an envelope.
 pub fn header<'a>(envelope: &'a Value, name: &str) -> Option<&'a str> {
-    envelope["headers"]
-        .as_array()?
-        .iter()
-        .find(|h| h[0] == name)
-        .and_then(|h| h[1].as_str())
+    envelope["headers"].as_array()?.iter().find(|h| h[0] == name).and_then(|h| h[1].as_str())
 }
 
 /// The `id` field of a JSON value, or of the invalid ones the tests write (`{"id":N,...`).
 pub fn id_of(value: &str) -> u64 {
-    let rest = value
-        .split("\"id\":")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no id in {value}"));
-    rest.split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    let rest = value.split("\"id\":").nth(1).unwrap_or_else(|| panic!("no id in {value}"));
+    rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
 }
 
 /// Counts of each id across the given envelopes.
@@ -190,10 +156,7 @@ pub fn wait_with_deadline(mut child: Child, deadline: Duration) -> Output {
         if start.elapsed() > deadline {
             child.kill().unwrap();
             let output = child.wait_with_output().unwrap();
-            panic!(
-                "sluice did not finish within {deadline:?}; its log:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            panic!("sluice did not finish within {deadline:?}; its log:\n{}", String::from_utf8_lossy(&output.stderr));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -203,10 +166,7 @@ pub fn wait_with_deadline(mut child: Child, deadline: Duration) -> Output {
 pub fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let start = Instant::now();
     while !condition() {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for: {what}"
-        );
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for: {what}");
         std::thread::sleep(Duration::from_millis(25));
     }
 }
@@ -239,9 +199,7 @@ impl Running {
 
     /// Waits until the log contains `text`.
     pub fn wait_for_log(&self, text: &str, timeout: Duration) {
-        eventually(timeout, &format!("log line containing {text:?}"), || {
-            self.log().contains(text)
-        });
+        eventually(timeout, &format!("log line containing {text:?}"), || self.log().contains(text));
     }
 
     pub fn signal(&self, signal: i32) {
@@ -266,10 +224,7 @@ impl Running {
             }
             if start.elapsed() > timeout {
                 self.kill();
-                panic!(
-                    "sluice did not exit within {timeout:?}; log:\n{}",
-                    self.log()
-                );
+                panic!("sluice did not exit within {timeout:?}; log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(20));
         }

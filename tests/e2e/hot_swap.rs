@@ -32,10 +32,7 @@ batch_wait = "10ms"
 "#;
 
 fn append(scratch: &Scratch, lines: impl IntoIterator<Item = String>) {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(scratch.path("input.txt"))
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(scratch.path("input.txt")).unwrap();
     for line in lines {
         writeln!(file, "{line}").unwrap();
     }
@@ -62,37 +59,18 @@ fn a_new_plugin_file_takes_over_and_a_broken_one_is_refused() {
     scratch.install_plugin("uppercase", "transform");
     running.wait_for_log("it takes over at the next batch", wait);
     append(&scratch, (0..50).map(|i| format!("b{i}")));
-    eventually(wait, "lines after the swap", || {
-        output_lines(&scratch).len() == 100
-    });
-    assert!(
-        output_lines(&scratch)[50..]
-            .iter()
-            .all(|l| l.starts_with('B')),
-        "{:?}",
-        output_lines(&scratch)
-    );
+    eventually(wait, "lines after the swap", || output_lines(&scratch).len() == 100);
+    assert!(output_lines(&scratch)[50..].iter().all(|l| l.starts_with('B')), "{:?}", output_lines(&scratch));
 
     // Not a component at all: rejected, the running version stays.
     scratch.write("plugins/transform.wasm", b"\0asm garbage");
     running.wait_for_log("new plugin file rejected; the running version stays", wait);
     // A component whose init refuses this pipeline's (empty) config: never takes over.
     scratch.install_plugin("filter", "transform");
-    running.wait_for_log(
-        "new plugin version failed to start; the previous version keeps running",
-        wait,
-    );
+    running.wait_for_log("new plugin version failed to start; the previous version keeps running", wait);
     append(&scratch, (0..50).map(|i| format!("c{i}")));
-    eventually(wait, "lines after the refused versions", || {
-        output_lines(&scratch).len() == 150
-    });
-    assert!(
-        output_lines(&scratch)[100..]
-            .iter()
-            .all(|l| l.starts_with('C')),
-        "{:?}",
-        output_lines(&scratch)
-    );
+    eventually(wait, "lines after the refused versions", || output_lines(&scratch).len() == 150);
+    assert!(output_lines(&scratch)[100..].iter().all(|l| l.starts_with('C')), "{:?}", output_lines(&scratch));
     assert!(scratch.read_envelopes("out/dlq.jsonl").is_empty());
 }
 
@@ -120,38 +98,21 @@ fn swapping_under_load_loses_repeats_and_reorders_nothing() {
     };
     let mut swaps = 0;
     while !writer.is_finished() {
-        let next = if swaps % 2 == 0 {
-            "uppercase"
-        } else {
-            "passthrough"
-        };
+        let next = if swaps % 2 == 0 { "uppercase" } else { "passthrough" };
         scratch.install_plugin(next, "transform");
         swaps += 1;
         // A debug build compiles a plugin in about a second.
         std::thread::sleep(Duration::from_millis(1500));
     }
     writer.join().unwrap();
-    eventually(Duration::from_secs(60), "every line written", || {
-        output_lines(&scratch).len() >= total
-    });
+    eventually(Duration::from_secs(60), "every line written", || output_lines(&scratch).len() >= total);
     let lines = output_lines(&scratch);
     assert_eq!(lines.len(), total, "records were repeated");
     for (i, line) in lines.iter().enumerate() {
-        assert_eq!(
-            line.to_lowercase(),
-            format!("line{i}"),
-            "record {i} is missing or out of order"
-        );
+        assert_eq!(line.to_lowercase(), format!("line{i}"), "record {i} is missing or out of order");
     }
     let upper = lines.iter().filter(|l| l.starts_with("LINE")).count();
-    assert!(
-        upper > 0 && upper < total,
-        "both versions should have processed records ({upper} of {total} upper-cased)"
-    );
+    assert!(upper > 0 && upper < total, "both versions should have processed records ({upper} of {total} upper-cased)");
     let swapped = running.log().matches("plugin swapped").count();
-    assert!(
-        swapped >= 2,
-        "only {swapped} swaps took effect:\n{}",
-        running.log()
-    );
+    assert!(swapped >= 2, "only {swapped} swaps took effect:\n{}", running.log());
 }

@@ -6,20 +6,12 @@ fn plugin_test(plugin: &str, input: &str, config: &[&str]) -> String {
     let scratch = Scratch::with_plugins(&[]);
     let input = scratch.write("input.jsonl", input);
     let mut command = sluice();
-    command
-        .args(["plugin", "test"])
-        .arg(built_plugins().join(format!("{plugin}.wasm")))
-        .arg("--input")
-        .arg(input);
+    command.args(["plugin", "test"]).arg(built_plugins().join(format!("{plugin}.wasm"))).arg("--input").arg(input);
     for c in config {
         command.args(["--config", c]);
     }
     let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -87,8 +79,7 @@ fn json_validate() {
 
 #[test]
 fn envelope_input_carries_keys_and_headers_through() {
-    let input =
-        r#"{"key":"k1","value":"hi","headers":[["trace","t-1"]],"timestamp":1700000000000}"#;
+    let input = r#"{"key":"k1","value":"hi","headers":[["trace","t-1"]],"timestamp":1700000000000}"#;
     let scratch = Scratch::with_plugins(&[]);
     let path = scratch.write("input.jsonl", format!("{input}\n"));
     let output = sluice()
@@ -99,11 +90,7 @@ fn envelope_input_carries_keys_and_headers_through() {
         .args(["--input-format", "envelope"])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
         "{\"offset\":0,\"outputs\":[{\"route\":null,\"key\":\"k1\",\"value\":\"HI\",\"headers\":[[\"trace\",\"t-1\"]],\"timestamp\":1700000000000}]}\n"
@@ -130,30 +117,14 @@ fn a_refused_config_is_an_error() {
 
 #[test]
 fn check_describes_a_valid_plugin() {
-    let output = sluice()
-        .args(["plugin", "check"])
-        .arg(built_plugins().join("misbehave.wasm"))
-        .output()
-        .unwrap();
+    let output = sluice().args(["plugin", "check"]).arg(built_plugins().join("misbehave.wasm")).output().unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "{stdout}");
-    assert!(
-        stdout.starts_with("plugin:  misbehave\nsize:    "),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("exports:\n  sluice:plugin/transform@0.1.0\n"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("sluice:plugin/host@0.1.0"),
-        "misbehave logs, so it imports the host interface:\n{stdout}"
-    );
+    assert!(stdout.starts_with("plugin:  misbehave\nsize:    "), "{stdout}");
+    assert!(stdout.contains("exports:\n  sluice:plugin/transform@0.1.0\n"), "{stdout}");
+    assert!(stdout.contains("sluice:plugin/host@0.1.0"), "misbehave logs, so it imports the host interface:\n{stdout}");
     assert!(!stdout.contains("NOT PROVIDED"), "{stdout}");
-    assert!(
-        stdout.ends_with("verdict: ok, a component of the sluice:plugin/plugin world\n"),
-        "{stdout}"
-    );
+    assert!(stdout.ends_with("verdict: ok, a component of the sluice:plugin/plugin world\n"), "{stdout}");
 }
 
 #[test]
@@ -161,25 +132,16 @@ fn check_explains_files_that_are_not_plugins() {
     let scratch = Scratch::with_plugins(&[]);
     // A core module (the smallest valid one), not a component.
     let core = scratch.write("core.wasm", b"\0asm\x01\0\0\0");
-    let output = sluice()
-        .args(["plugin", "check"])
-        .arg(&core)
-        .output()
-        .unwrap();
+    let output = sluice().args(["plugin", "check"]).arg(&core).output().unwrap();
     assert!(!output.status.success());
     assert!(
-        String::from_utf8_lossy(&output.stderr)
-            .contains("core WebAssembly module, not a component"),
+        String::from_utf8_lossy(&output.stderr).contains("core WebAssembly module, not a component"),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
 
     let junk = scratch.write("junk.wasm", b"hello");
-    let output = sluice()
-        .args(["plugin", "check"])
-        .arg(&junk)
-        .output()
-        .unwrap();
+    let output = sluice().args(["plugin", "check"]).arg(&junk).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a valid WebAssembly component"));
 }

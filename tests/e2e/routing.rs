@@ -49,10 +49,7 @@ batch_wait = "20ms"
 /// allows duplicates (after crashes) and returns how many there were.
 pub fn check_accounting(scratch: &Scratch, n: u64, invalid_every: u64, at_least: bool) -> usize {
     let sinks = ["all", "errors", "warn-a", "warn-b", "dlq"];
-    let counts: Vec<_> = sinks
-        .iter()
-        .map(|s| id_counts(&scratch.read_envelopes(&format!("out/{s}.jsonl"))))
-        .collect();
+    let counts: Vec<_> = sinks.iter().map(|s| id_counts(&scratch.read_envelopes(&format!("out/{s}.jsonl")))).collect();
     let mut duplicates = 0;
     for id in 0..n {
         let invalid = id % invalid_every == invalid_every - 1;
@@ -74,10 +71,7 @@ pub fn check_accounting(scratch: &Scratch, n: u64, invalid_every: u64, at_least:
         }
     }
     for (i, sink) in sinks.iter().enumerate() {
-        assert!(
-            counts[i].keys().all(|&id| id < n),
-            "{sink} holds an id that was never sent"
-        );
+        assert!(counts[i].keys().all(|&id| id < n), "{sink} holds an id that was never sent");
     }
     duplicates
 }
@@ -89,68 +83,34 @@ fn every_record_lands_exactly_once_on_its_routes_or_in_the_dead_letter_sink() {
     scratch.write("input.jsonl", events(n, 13));
     scratch.config(CONFIG);
     let output = scratch.run_to_end();
-    assert!(
-        output.status.success(),
-        "sluice failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "sluice failed:\n{}", String::from_utf8_lossy(&output.stderr));
 
     assert_eq!(check_accounting(&scratch, n, 13, false), 0);
 
     let dead = scratch.read_envelopes("out/dlq.jsonl");
     let first = &dead[0];
     assert_eq!(id_of(value_of(first)), 12);
-    assert!(
-        header(first, "sluice.error")
-            .unwrap()
-            .starts_with("value is not valid JSON"),
-        "{first}"
-    );
+    assert!(header(first, "sluice.error").unwrap().starts_with("value is not valid JSON"), "{first}");
     assert_eq!(header(first, "sluice.plugin"), Some("json-validate"));
-    assert_eq!(
-        header(first, "sluice.plugin.version").map(str::len),
-        Some(12)
-    );
+    assert_eq!(header(first, "sluice.plugin.version").map(str::len), Some(12));
     assert_eq!(header(first, "sluice.pipeline"), Some("main"));
     assert_eq!(header(first, "sluice.source"), Some("input"));
-    assert!(
-        header(first, "sluice.offset")
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            > 0
-    );
+    assert!(header(first, "sluice.offset").unwrap().parse::<u64>().unwrap() > 0);
 
     // Within each sink, records keep the input order.
     for sink in ["all", "errors", "warn-a", "warn-b", "dlq"] {
-        let ids: Vec<u64> = scratch
-            .read_envelopes(&format!("out/{sink}.jsonl"))
-            .iter()
-            .map(|e| id_of(value_of(e)))
-            .collect();
-        assert!(
-            ids.windows(2).all(|w| w[0] < w[1]),
-            "{sink} is out of order"
-        );
+        let ids: Vec<u64> =
+            scratch.read_envelopes(&format!("out/{sink}.jsonl")).iter().map(|e| id_of(value_of(e))).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{sink} is out of order");
     }
     // Everything read was acknowledged: the position is the end of the input.
-    assert_eq!(
-        scratch.committed_offset("input"),
-        Some(
-            std::fs::metadata(scratch.path("input.jsonl"))
-                .unwrap()
-                .len()
-        )
-    );
+    assert_eq!(scratch.committed_offset("input"), Some(std::fs::metadata(scratch.path("input.jsonl")).unwrap().len()));
 }
 
 #[test]
 fn an_unknown_route_dead_letters_the_record_with_the_reason() {
     let scratch = Scratch::with_plugins(&["router"]);
-    scratch.write(
-        "input.jsonl",
-        "{\"id\":0,\"level\":\"error\"}\n{\"id\":1,\"level\":\"info\"}\n",
-    );
+    scratch.write("input.jsonl", "{\"id\":0,\"level\":\"error\"}\n{\"id\":1,\"level\":\"info\"}\n");
     scratch.config(
         r#"
         [sources.input]
@@ -170,17 +130,10 @@ fn an_unknown_route_dead_letters_the_record_with_the_reason() {
         "#,
     );
     let output = scratch.run_to_end();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let dead = scratch.read_envelopes("out/dlq.jsonl");
     assert_eq!(dead.len(), 2, "{dead:?}");
-    assert_eq!(
-        header(&dead[0], "sluice.error"),
-        Some("no route is named `nowhere` in pipeline `main` (routes: out)")
-    );
+    assert_eq!(header(&dead[0], "sluice.error"), Some("no route is named `nowhere` in pipeline `main` (routes: out)"));
     assert_eq!(
         header(&dead[1], "sluice.error"),
         Some("the record names no route and pipeline `main` has no default_route")

@@ -12,10 +12,7 @@ pub struct MissingVar {
 }
 
 /// Expands every `${...}` in `text` with `lookup`.
-pub fn interpolate(
-    text: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, MissingVar> {
+pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, MissingVar> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -32,18 +29,12 @@ pub fn interpolate(
                 Some((name, fallback)) => (name, Some(fallback)),
                 None => (expr, None),
             };
-            match (
-                lookup(name).filter(|v| !v.is_empty() || fallback.is_none()),
-                fallback,
-            ) {
+            match (lookup(name).filter(|v| !v.is_empty() || fallback.is_none()), fallback) {
                 (Some(value), _) => out.push_str(&value),
                 (None, Some(fallback)) => out.push_str(fallback),
                 (None, None) => {
                     let line = text[..text.len() - rest.len() + at].matches('\n').count() + 1;
-                    return Err(MissingVar {
-                        line,
-                        name: name.to_owned(),
-                    });
+                    return Err(MissingVar { line, name: name.to_owned() });
                 }
             }
             rest = &body[end + 1..];
@@ -71,21 +62,12 @@ mod tests {
     #[test]
     fn expands_variables_defaults_and_escapes() {
         let text = "a = \"${TOPIC}\"\nb = ${MISSING:-42}\nc = \"$${TOPIC} costs $5\"\nd = \"${EMPTY:-x}${EMPTY}\"";
-        assert_eq!(
-            interpolate(text, env).unwrap(),
-            "a = \"orders\"\nb = 42\nc = \"${TOPIC} costs $5\"\nd = \"x\""
-        );
+        assert_eq!(interpolate(text, env).unwrap(), "a = \"orders\"\nb = 42\nc = \"${TOPIC} costs $5\"\nd = \"x\"");
     }
 
     #[test]
     fn names_the_line_of_an_unset_variable() {
         let err = interpolate("a = 1\nb = \"${NOPE}\"\n", env).unwrap_err();
-        assert_eq!(
-            err,
-            MissingVar {
-                line: 2,
-                name: "NOPE".into()
-            }
-        );
+        assert_eq!(err, MissingVar { line: 2, name: "NOPE".into() });
     }
 }

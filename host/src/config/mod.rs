@@ -85,10 +85,7 @@ pub struct PluginLimits {
 
 impl Default for PluginLimits {
     fn default() -> Self {
-        PluginLimits {
-            memory: ByteSize::mib(64),
-            batch_timeout: Duration::from_secs(5),
-        }
+        PluginLimits { memory: ByteSize::mib(64), batch_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -205,40 +202,19 @@ impl Config {
     }
 
     /// Parses config `text` as if read from `path`, looking variables up with `env`.
-    pub fn parse(
-        path: &Path,
-        text: &str,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
-        let error = |key: String, message: String| ConfigError {
-            file: path.to_owned(),
-            key,
-            message,
-        };
-        let text = env::interpolate(text, env).map_err(|m| {
-            error(
-                format!("line {}", m.line),
-                format!("environment variable `{}` is not set", m.name),
-            )
-        })?;
-        let deserializer = toml::Deserializer::parse(&text)
-            .map_err(|e| error(location(&text, &e), e.message().to_owned()))?;
+    pub fn parse(path: &Path, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let error = |key: String, message: String| ConfigError { file: path.to_owned(), key, message };
+        let text = env::interpolate(text, env)
+            .map_err(|m| error(format!("line {}", m.line), format!("environment variable `{}` is not set", m.name)))?;
+        let deserializer =
+            toml::Deserializer::parse(&text).map_err(|e| error(location(&text, &e), e.message().to_owned()))?;
         let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             let at = location(&text, &inner);
-            error(
-                if key == "." {
-                    at
-                } else {
-                    format!("{key} ({at})")
-                },
-                inner.message().to_owned(),
-            )
+            error(if key == "." { at } else { format!("{key} ({at})") }, inner.message().to_owned())
         })?;
-        config
-            .check()
-            .map_err(|(key, message)| error(key, message))?;
+        config.check().map_err(|(key, message)| error(key, message))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
         Ok(config)
@@ -246,50 +222,28 @@ impl Config {
 
     fn check(&self) -> Result<(), (String, String)> {
         if self.pipelines.is_empty() {
-            return Err((
-                "pipelines".into(),
-                "no pipeline is defined: there is nothing to run".into(),
-            ));
+            return Err(("pipelines".into(), "no pipeline is defined: there is nothing to run".into()));
         }
-        let list = |names: &mut dyn Iterator<Item = &String>| {
-            names
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list =
+            |names: &mut dyn Iterator<Item = &String>| names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
         let mut used_sources = BTreeSet::new();
         for (name, p) in &self.pipelines {
             let key = |k: &str| format!("pipelines.{name}.{k}");
             if !self.sources.contains_key(&p.source) {
                 let known = list(&mut self.sources.keys());
-                return Err((
-                    key("source"),
-                    format!("no source is named `{}` (sources: {known})", p.source),
-                ));
+                return Err((key("source"), format!("no source is named `{}` (sources: {known})", p.source)));
             }
             if !used_sources.insert(&p.source) {
-                return Err((
-                    key("source"),
-                    format!("source `{}` already feeds another pipeline", p.source),
-                ));
+                return Err((key("source"), format!("source `{}` already feeds another pipeline", p.source)));
             }
             let sink = |k: String, sink: &String| match self.sinks.contains_key(sink) {
                 true => Ok(()),
-                false => Err((
-                    k,
-                    format!(
-                        "no sink is named `{sink}` (sinks: {})",
-                        list(&mut self.sinks.keys())
-                    ),
-                )),
+                false => Err((k, format!("no sink is named `{sink}` (sinks: {})", list(&mut self.sinks.keys())))),
             };
             sink(key("dead_letter"), &p.dead_letter)?;
             for (route, sinks) in &p.routes {
                 if sinks.is_empty() {
-                    return Err((
-                        key(&format!("routes.{route}")),
-                        "a route needs at least one sink".into(),
-                    ));
+                    return Err((key(&format!("routes.{route}")), "a route needs at least one sink".into()));
                 }
                 for (i, s) in sinks.iter().enumerate() {
                     sink(key(&format!("routes.{route}[{i}]")), s)?;
@@ -299,16 +253,10 @@ impl Config {
                 && !p.routes.contains_key(default)
             {
                 let known = list(&mut p.routes.keys());
-                return Err((
-                    key("default_route"),
-                    format!("no route is named `{default}` (routes: {known})"),
-                ));
+                return Err((key("default_route"), format!("no route is named `{default}` (routes: {known})")));
             }
             if p.batch_size == 0 || p.batch_size > MAX_BATCH_SIZE {
-                return Err((
-                    key("batch_size"),
-                    format!("must be between 1 and {MAX_BATCH_SIZE}"),
-                ));
+                return Err((key("batch_size"), format!("must be between 1 and {MAX_BATCH_SIZE}")));
             }
             for (i, plugin) in p.plugins.iter().enumerate() {
                 let key = key(&format!("plugins[{i}]"));
@@ -321,27 +269,18 @@ impl Config {
                         ),
                     ));
                 }
-                flatten_plugin_config(&plugin.config)
-                    .map_err(|(k, m)| (format!("{key}.config.{k}"), m))?;
+                flatten_plugin_config(&plugin.config).map_err(|(k, m)| (format!("{key}.config.{k}"), m))?;
             }
         }
         for (name, source) in &self.sources {
-            if let SourceConfig::Generator {
-                rate: Some(rate), ..
-            } = source
+            if let SourceConfig::Generator { rate: Some(rate), .. } = source
                 && !(rate.is_finite() && *rate > 0.0)
             {
-                return Err((
-                    format!("sources.{name}.rate"),
-                    "must be a positive number of records per second".into(),
-                ));
+                return Err((format!("sources.{name}.rate"), "must be a positive number of records per second".into()));
             }
         }
         if self.host.plugin_limits.memory < ByteSize::mib(1) {
-            return Err((
-                "host.plugin_limits.memory".into(),
-                "must be at least 1 MiB".into(),
-            ));
+            return Err(("host.plugin_limits.memory".into(), "must be at least 1 MiB".into()));
         }
         Ok(())
     }
@@ -375,9 +314,7 @@ pub fn is_plugin_name(name: &str) -> bool {
 /// Turns a plugin's TOML config table into the key/value pairs its `init` receives:
 /// scalars in their TOML spelling, nested tables as dotted keys, arrays of scalars joined
 /// with commas.
-pub fn flatten_plugin_config(
-    table: &toml::Table,
-) -> Result<Vec<(String, String)>, (String, String)> {
+pub fn flatten_plugin_config(table: &toml::Table) -> Result<Vec<(String, String)>, (String, String)> {
     fn scalar(value: &toml::Value) -> Option<String> {
         Some(match value {
             toml::Value::String(s) => s.clone(),
@@ -388,33 +325,19 @@ pub fn flatten_plugin_config(
             toml::Value::Array(_) | toml::Value::Table(_) => return None,
         })
     }
-    fn walk(
-        prefix: &str,
-        table: &toml::Table,
-        out: &mut Vec<(String, String)>,
-    ) -> Result<(), (String, String)> {
+    fn walk(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) -> Result<(), (String, String)> {
         for (k, v) in table {
-            let key = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
             match v {
                 toml::Value::Table(t) => walk(&key, t, out)?,
                 toml::Value::Array(items) => {
                     let items: Option<Vec<String>> = items.iter().map(scalar).collect();
                     let items = items.ok_or_else(|| {
-                        (
-                            key.clone(),
-                            "arrays in plugin config may hold only strings, numbers and booleans"
-                                .to_owned(),
-                        )
+                        (key.clone(), "arrays in plugin config may hold only strings, numbers and booleans".to_owned())
                     })?;
                     out.push((key, items.join(",")));
                 }
-                scalar_value => {
-                    out.push((key, scalar(scalar_value).expect("not a table or array")))
-                }
+                scalar_value => out.push((key, scalar(scalar_value).expect("not a table or array"))),
             }
         }
         Ok(())
@@ -485,54 +408,31 @@ batch_wait = "50ms"
         let config = parse(VALID).unwrap();
         assert_eq!(config.host.plugins_dir, Path::new("/etc/sluice/plugins"));
         assert_eq!(config.host.plugin_limits.memory, ByteSize::mib(32));
-        assert_eq!(
-            config.host.plugin_limits.batch_timeout,
-            Duration::from_secs(2)
-        );
-        let SinkConfig::File { path, format } = &config.sinks["good"] else {
-            panic!()
-        };
+        assert_eq!(config.host.plugin_limits.batch_timeout, Duration::from_secs(2));
+        let SinkConfig::File { path, format } = &config.sinks["good"] else { panic!() };
         assert_eq!(path, Path::new("/etc/sluice/out/good.jsonl"));
         assert_eq!(*format, LineFormat::Envelope);
-        let SinkConfig::File { path, .. } = &config.sinks["dlq"] else {
-            panic!()
-        };
+        let SinkConfig::File { path, .. } = &config.sinks["dlq"] else { panic!() };
         assert_eq!(path, Path::new("/var/dlq.jsonl"), "absolute paths stay");
         let p = &config.pipelines["main"];
-        assert_eq!(
-            (p.batch_size, p.batch_wait),
-            (100, Duration::from_millis(50))
-        );
+        assert_eq!((p.batch_size, p.batch_wait), (100, Duration::from_millis(50)));
         assert_eq!(
             flatten_plugin_config(&p.plugins[1].config).unwrap(),
-            [
-                ("field".into(), "level".into()),
-                ("map.error".into(), "errors".into())
-            ]
+            [("field".into(), "level".into()), ("map.error".into(), "errors".into())]
         );
     }
 
     #[test]
     fn an_unknown_key_is_named_with_its_path_and_line() {
         let err = error_of(&VALID.replace("batch_size = 100", "batch_sise = 100"));
-        assert!(
-            err.starts_with(
-                "/etc/sluice/sluice.toml: pipelines.main.batch_sise (line 28, column 1): "
-            ),
-            "{err}"
-        );
+        assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.batch_sise (line 28, column 1): "), "{err}");
         assert!(err.contains("unknown field `batch_sise`"), "{err}");
     }
 
     #[test]
     fn a_wrong_type_is_named_with_its_path() {
         let err = error_of(&VALID.replace("batch_size = 100", "batch_size = \"many\""));
-        assert!(
-            err.starts_with(
-                "/etc/sluice/sluice.toml: pipelines.main.batch_size (line 28, column 14): "
-            ),
-            "{err}"
-        );
+        assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.batch_size (line 28, column 14): "), "{err}");
         assert!(err.contains("expected usize"), "{err}");
     }
 
@@ -540,10 +440,7 @@ batch_wait = "50ms"
     fn an_unknown_connector_type_lists_the_known_ones() {
         let err = error_of(&VALID.replace("type = \"generator\"", "type = \"kafak\""));
         assert!(err.contains("sources.gen"), "{err}");
-        assert!(
-            err.contains("unknown variant `kafak`, expected one of `file`, `stdin`, `generator`"),
-            "{err}"
-        );
+        assert!(err.contains("unknown variant `kafak`, expected one of `file`, `stdin`, `generator`"), "{err}");
     }
 
     #[test]
@@ -554,19 +451,13 @@ batch_wait = "50ms"
 
     #[test]
     fn dangling_references_name_the_key_and_the_candidates() {
-        let err = error_of(&VALID.replace(
-            "errors = [\"good\", \"dlq\"]",
-            "errors = [\"good\", \"dql\"]",
-        ));
+        let err = error_of(&VALID.replace("errors = [\"good\", \"dlq\"]", "errors = [\"good\", \"dql\"]"));
         assert_eq!(
             err,
             "/etc/sluice/sluice.toml: pipelines.main.routes.errors[1]: no sink is named `dql` (sinks: `dlq`, `good`)"
         );
         let err = error_of(&VALID.replace("source = \"gen\"", "source = \"nope\""));
-        assert_eq!(
-            err,
-            "/etc/sluice/sluice.toml: pipelines.main.source: no source is named `nope` (sources: `gen`)"
-        );
+        assert_eq!(err, "/etc/sluice/sluice.toml: pipelines.main.source: no source is named `nope` (sources: `gen`)");
         let err = error_of(&VALID.replace("default_route = \"all\"", "default_route = \"most\""));
         assert_eq!(
             err,
@@ -577,61 +468,32 @@ batch_wait = "50ms"
     #[test]
     fn out_of_range_values_are_refused() {
         let err = error_of(&VALID.replace("batch_size = 100", "batch_size = 0"));
-        assert_eq!(
-            err,
-            "/etc/sluice/sluice.toml: pipelines.main.batch_size: must be between 1 and 100000"
-        );
+        assert_eq!(err, "/etc/sluice/sluice.toml: pipelines.main.batch_size: must be between 1 and 100000");
         let err = error_of(&VALID.replace("rate = 100.0", "rate = -1.0"));
-        assert_eq!(
-            err,
-            "/etc/sluice/sluice.toml: sources.gen.rate: must be a positive number of records per second"
-        );
+        assert_eq!(err, "/etc/sluice/sluice.toml: sources.gen.rate: must be a positive number of records per second");
         let err = error_of(&VALID.replace("{ name = \"json-validate\" }", "{ name = \"../x\" }"));
-        assert!(
-            err.starts_with("/etc/sluice/sluice.toml: pipelines.main.plugins[0].name: "),
-            "{err}"
-        );
+        assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.plugins[0].name: "), "{err}");
         let err = error_of(&VALID.replace("map = { error = \"errors\" }", "map = [{ a = 1 }]"));
-        assert!(
-            err.starts_with(
-                "/etc/sluice/sluice.toml: pipelines.main.plugins[1].config.map: arrays"
-            ),
-            "{err}"
-        );
+        assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.plugins[1].config.map: arrays"), "{err}");
     }
 
     #[test]
     fn syntax_errors_give_the_line() {
         let err = error_of("[pipelines.x\nsource = 1");
-        assert!(
-            err.starts_with("/etc/sluice/sluice.toml: line 1, column "),
-            "{err}"
-        );
+        assert!(err.starts_with("/etc/sluice/sluice.toml: line 1, column "), "{err}");
     }
 
     #[test]
     fn a_config_without_pipelines_is_refused() {
-        assert_eq!(
-            error_of(""),
-            "/etc/sluice/sluice.toml: pipelines: no pipeline is defined: there is nothing to run"
-        );
+        assert_eq!(error_of(""), "/etc/sluice/sluice.toml: pipelines: no pipeline is defined: there is nothing to run");
     }
 
     #[test]
     fn environment_variables_are_interpolated() {
         let text = VALID.replace("count = 10", "count = ${COUNT}");
-        let config = Config::parse(Path::new("s.toml"), &text, |n| {
-            (n == "COUNT").then(|| "7".into())
-        })
-        .unwrap();
-        assert!(matches!(
-            config.sources["gen"],
-            SourceConfig::Generator { count: Some(7), .. }
-        ));
+        let config = Config::parse(Path::new("s.toml"), &text, |n| (n == "COUNT").then(|| "7".into())).unwrap();
+        assert!(matches!(config.sources["gen"], SourceConfig::Generator { count: Some(7), .. }));
         let err = error_of(&text);
-        assert_eq!(
-            err,
-            "/etc/sluice/sluice.toml: line 8: environment variable `COUNT` is not set"
-        );
+        assert_eq!(err, "/etc/sluice/sluice.toml: line 8: environment variable `COUNT` is not set");
     }
 }

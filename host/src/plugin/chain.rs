@@ -72,17 +72,9 @@ impl Chain {
     /// Starts every plugin of the chain. Blocking (instantiation runs here); the error
     /// names the plugin that could not start. Must run inside a Tokio runtime, which hosts
     /// the tasks that prepare new versions.
-    pub fn start(
-        pipeline: &str,
-        specs: Vec<SlotSpec>,
-        limits: PluginLimits,
-    ) -> Result<Chain, String> {
+    pub fn start(pipeline: &str, specs: Vec<SlotSpec>, limits: PluginLimits) -> Result<Chain, String> {
         let mut slots = Vec::with_capacity(specs.len());
-        for SlotSpec {
-            mut versions,
-            config,
-        } in specs
-        {
+        for SlotSpec { mut versions, config } in specs {
             let version = versions.borrow_and_update().clone();
             let instance = PluginInstance::start(version.clone(), pipeline, &config, limits)?;
             let ready = Arc::new(Mutex::new(None));
@@ -127,11 +119,7 @@ impl Chain {
                     reason: format!("source could not decode the record: {reason}"),
                     plugin: None,
                 }),
-                None => stage.push(PluginOutput {
-                    origin,
-                    record,
-                    route: None,
-                }),
+                None => stage.push(PluginOutput { origin, record, route: None }),
             }
         }
         let inputs = stage.len();
@@ -145,11 +133,7 @@ impl Chain {
         for output in &stage {
             produced[output.origin] = true;
         }
-        let dead_inputs = result
-            .dead
-            .iter()
-            .filter(|d| d.plugin.is_some())
-            .map(|d| d.origin);
+        let dead_inputs = result.dead.iter().filter(|d| d.plugin.is_some()).map(|d| d.origin);
         for origin in dead_inputs {
             produced[origin] = true;
         }
@@ -160,10 +144,7 @@ impl Chain {
 
     /// The versions now running, for logs and tests.
     pub fn versions(&self) -> Vec<(String, String)> {
-        self.slots
-            .iter()
-            .map(|s| (s.version.name.clone(), s.version.version.clone()))
-            .collect()
+        self.slots.iter().map(|s| (s.version.name.clone(), s.version.version.clone())).collect()
     }
 }
 
@@ -177,12 +158,10 @@ impl Slot {
     ) -> Vec<PluginOutput> {
         self.take_ready_version();
         let outcome = match self.instance.as_mut() {
-            Some(instance) => {
-                instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin])))
-            }
-            None => self.restart().and_then(|instance| {
-                instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin])))
-            }),
+            Some(instance) => instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin]))),
+            None => self
+                .restart()
+                .and_then(|instance| instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin])))),
         };
         let result = match outcome {
             Ok(result) => result,
@@ -220,13 +199,8 @@ impl Slot {
 
     /// Replaces a failed instance with a fresh one of the same version.
     fn restart(&mut self) -> Result<&mut PluginInstance, String> {
-        let instance = PluginInstance::start(
-            self.version.clone(),
-            &self.pipeline,
-            &self.config,
-            self.limits,
-        )
-        .map_err(|e| format!("the plugin could not be restarted after a failure: {e}"))?;
+        let instance = PluginInstance::start(self.version.clone(), &self.pipeline, &self.config, self.limits)
+            .map_err(|e| format!("the plugin could not be restarted after a failure: {e}"))?;
         Ok(self.instance.insert(instance))
     }
 
@@ -253,10 +227,8 @@ async fn prepare_new_versions(
         let version = versions.borrow_and_update().clone();
         let (name, number) = (version.name.clone(), version.version.clone());
         let (pipeline_, config_) = (pipeline.clone(), config.clone());
-        let started = tokio::task::spawn_blocking(move || {
-            PluginInstance::start(version, &pipeline_, &config_, limits)
-        })
-        .await;
+        let started =
+            tokio::task::spawn_blocking(move || PluginInstance::start(version, &pipeline_, &config_, limits)).await;
         match started {
             Ok(Ok(instance)) => {
                 tracing::info!(plugin = %name, version = %number, %pipeline, "new plugin version started; it takes over at the next batch");

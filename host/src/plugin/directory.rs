@@ -38,11 +38,7 @@ pub struct DirectoryWatch {
 
 impl PluginDirectory {
     /// Compiles the named plugins from `dir`. The error lists every plugin that failed.
-    pub async fn load(
-        engine: Arc<PluginEngine>,
-        dir: &Path,
-        names: &BTreeSet<String>,
-    ) -> anyhow::Result<Arc<Self>> {
+    pub async fn load(engine: Arc<PluginEngine>, dir: &Path, names: &BTreeSet<String>) -> anyhow::Result<Arc<Self>> {
         let mut plugins = BTreeMap::new();
         let mut failures = Vec::new();
         for name in names {
@@ -57,11 +53,7 @@ impl PluginDirectory {
         if !failures.is_empty() {
             anyhow::bail!("{}", failures.join("\n"));
         }
-        Ok(Arc::new(PluginDirectory {
-            dir: dir.to_owned(),
-            engine,
-            plugins,
-        }))
+        Ok(Arc::new(PluginDirectory { dir: dir.to_owned(), engine, plugins }))
     }
 
     /// The versions of plugin `name`, starting with the loaded one.
@@ -74,27 +66,22 @@ impl PluginDirectory {
     pub fn watch(self: &Arc<Self>) -> anyhow::Result<DirectoryWatch> {
         let (changed_tx, mut changed) = mpsc::unbounded_channel::<String>();
         let tracked: BTreeSet<String> = self.plugins.keys().cloned().collect();
-        let mut debouncer =
-            new_debouncer(
-                DEBOUNCE,
-                None,
-                move |events: DebounceEventResult| match events {
-                    Ok(events) => {
-                        let names: BTreeSet<String> = events
-                            .iter()
-                            .flat_map(|e| e.paths.iter())
-                            .filter_map(|p| plugin_name(p))
-                            .filter(|n| tracked.contains(n))
-                            .collect();
-                        for name in names {
-                            let _ = changed_tx.send(name);
-                        }
-                    }
-                    Err(errors) => {
-                        tracing::error!(?errors, "watching the plugins directory failed")
-                    }
-                },
-            )?;
+        let mut debouncer = new_debouncer(DEBOUNCE, None, move |events: DebounceEventResult| match events {
+            Ok(events) => {
+                let names: BTreeSet<String> = events
+                    .iter()
+                    .flat_map(|e| e.paths.iter())
+                    .filter_map(|p| plugin_name(p))
+                    .filter(|n| tracked.contains(n))
+                    .collect();
+                for name in names {
+                    let _ = changed_tx.send(name);
+                }
+            }
+            Err(errors) => {
+                tracing::error!(?errors, "watching the plugins directory failed")
+            }
+        })?;
         debouncer
             .watch(&self.dir, RecursiveMode::NonRecursive)
             .with_context(|| format!("cannot watch {}", self.dir.display()))?;
@@ -105,19 +92,14 @@ impl PluginDirectory {
             }
         });
         tracing::info!(dir = %self.dir.display(), "watching for new plugin versions");
-        Ok(DirectoryWatch {
-            _debouncer: debouncer,
-        })
+        Ok(DirectoryWatch { _debouncer: debouncer })
     }
 
     async fn reload(&self, name: &str) {
         let sender = &self.plugins[name];
         let path = self.dir.join(format!("{name}.wasm"));
         if !path.exists() {
-            tracing::warn!(
-                plugin = name,
-                "plugin file removed; the loaded version keeps running"
-            );
+            tracing::warn!(plugin = name, "plugin file removed; the loaded version keeps running");
             return;
         }
         match compile_file(&self.engine, &self.dir, name).await {
@@ -144,21 +126,14 @@ fn plugin_name(path: &Path) -> Option<String> {
 }
 
 /// Reads and compiles `dir/NAME.wasm` on a blocking thread.
-pub async fn compile_file(
-    engine: &Arc<PluginEngine>,
-    dir: &Path,
-    name: &str,
-) -> anyhow::Result<CompiledPlugin> {
+pub async fn compile_file(engine: &Arc<PluginEngine>, dir: &Path, name: &str) -> anyhow::Result<CompiledPlugin> {
     let path = dir.join(format!("{name}.wasm"));
-    let bytes = tokio::fs::read(&path)
-        .await
-        .with_context(|| format!("plugin `{name}`: cannot read {}", path.display()))?;
+    let bytes =
+        tokio::fs::read(&path).await.with_context(|| format!("plugin `{name}`: cannot read {}", path.display()))?;
     let engine = engine.clone();
     let name = name.to_owned();
     tokio::task::spawn_blocking(move || {
-        engine
-            .compile(&name, &bytes)
-            .with_context(|| format!("plugin `{name}` ({})", path.display()))
+        engine.compile(&name, &bytes).with_context(|| format!("plugin `{name}` ({})", path.display()))
     })
     .await?
 }

@@ -47,17 +47,15 @@ impl PluginEngine {
         Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)?;
 
         let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("sluice-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                    if let Some(engine) = weak.upgrade() {
-                        engine.increment_epoch();
-                    }
+        std::thread::Builder::new().name("sluice-epoch".into()).spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+                if let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
                 }
-            })?;
+            }
+        })?;
         Ok(Arc::new(PluginEngine { engine, linker }))
     }
 
@@ -84,15 +82,12 @@ impl PluginEngine {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .context("the component needs imports that Sluice does not provide")?;
-        let pre = PluginPre::new(instance_pre).map_err(anyhow::Error::from).context("the component does not export the `sluice:plugin/transform` interface of the `sluice:plugin/plugin` world")?;
+        let pre = PluginPre::new(instance_pre).map_err(anyhow::Error::from).context(
+            "the component does not export the `sluice:plugin/transform` interface of the `sluice:plugin/plugin` world",
+        )?;
         let digest = Sha256::digest(bytes);
         let version = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        Ok(CompiledPlugin {
-            name: name.to_owned(),
-            version,
-            size: bytes.len(),
-            pre,
-        })
+        Ok(CompiledPlugin { name: name.to_owned(), version, size: bytes.len(), pre })
     }
 }
 

@@ -37,13 +37,11 @@ impl Host for InstanceState {
 
     fn counter_add(&mut self, name: String, delta: u64) {
         let l = &self.label;
-        metrics::counter!(name, "plugin" => l.name.clone(), "pipeline" => l.pipeline.clone())
-            .increment(delta);
+        metrics::counter!(name, "plugin" => l.name.clone(), "pipeline" => l.pipeline.clone()).increment(delta);
     }
 
     fn gauge_set(&mut self, name: String, value: f64) {
         let l = &self.label;
-        metrics::gauge!(name, "plugin" => l.name.clone(), "pipeline" => l.pipeline.clone())
-            .set(value);
+        metrics::gauge!(name, "plugin" => l.name.clone(), "pipeline" => l.pipeline.clone()).set(value);
     }
 }

@@ -63,37 +63,20 @@ impl PluginEngine {
             Ok(component) => component,
             // Reuse compile's explanation (core module, not wasm, ...).
             Err(_) => {
-                return Err(self
-                    .compile(name, bytes)
-                    .err()
-                    .unwrap_or_else(|| anyhow::anyhow!("not a component")));
+                return Err(self.compile(name, bytes).err().unwrap_or_else(|| anyhow::anyhow!("not a component")));
             }
         };
         let ty = component.component_type();
-        let exports = ty
-            .exports(&self.engine)
-            .map(|(n, _)| n.to_owned())
-            .collect();
-        let imports = ty
-            .imports(&self.engine)
-            .map(|(n, _)| (n.to_owned(), host_provides(n)))
-            .collect();
+        let exports = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
+        let imports = ty.imports(&self.engine).map(|(n, _)| (n.to_owned(), host_provides(n))).collect();
         let verdict = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("it needs imports the host does not provide: {e:#}"))
             .and_then(|pre| {
-                PluginPre::new(pre)
-                    .map(drop)
-                    .map_err(|e| format!("it does not export the plugin world: {e:#}"))
+                PluginPre::new(pre).map(drop).map_err(|e| format!("it does not export the plugin world: {e:#}"))
             });
-        Ok(Inspection {
-            name: name.to_owned(),
-            size: bytes.len(),
-            exports,
-            imports,
-            verdict,
-        })
+        Ok(Inspection { name: name.to_owned(), size: bytes.len(), exports, imports, verdict })
     }
 }
 
@@ -107,21 +90,10 @@ impl fmt::Display for Inspection {
         }
         writeln!(f, "imports:")?;
         for (import, provided) in &self.imports {
-            writeln!(
-                f,
-                "  {import:<44} {}",
-                if *provided {
-                    "provided"
-                } else {
-                    "NOT PROVIDED by the host"
-                }
-            )?;
+            writeln!(f, "  {import:<44} {}", if *provided { "provided" } else { "NOT PROVIDED by the host" })?;
         }
         match &self.verdict {
-            Ok(()) => write!(
-                f,
-                "verdict: ok, a component of the sluice:plugin/plugin world"
-            ),
+            Ok(()) => write!(f, "verdict: ok, a component of the sluice:plugin/plugin world"),
             Err(why) => write!(f, "verdict: unusable: {why}"),
         }
     }

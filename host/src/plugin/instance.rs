@@ -17,7 +17,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::bindings::Plugin;
 use super::engine::{CompiledPlugin, EPOCH_TICK};
 use crate::config::PluginLimits;
-use crate::record::{Header, Record, RecordMeta};
+use crate::record::{Headers, Record, RecordMeta};
 
 /// Which plugin, which build, in which pipeline: attached to its logs, metrics and
 /// dead-lettered records.
@@ -40,10 +40,7 @@ pub struct InstanceState {
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -73,28 +70,14 @@ impl std::fmt::Display for MemoryCapExceeded {
 impl std::error::Error for MemoryCapExceeded {}
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.limit {
-            return Err(MemoryCapExceeded {
-                limit: self.limit,
-                desired,
-            }
-            .into());
+            return Err(MemoryCapExceeded { limit: self.limit, desired }.into());
         }
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -142,9 +125,7 @@ impl PluginInstance {
         let state = InstanceState {
             wasi: WasiCtxBuilder::new().stderr(stderr.clone()).build(),
             table: ResourceTable::new(),
-            limiter: MemoryCap {
-                limit: limits.memory.as_u64().try_into().unwrap_or(usize::MAX),
-            },
+            limiter: MemoryCap { limit: limits.memory.as_u64().try_into().unwrap_or(usize::MAX) },
             label,
             stderr,
         };
@@ -155,19 +136,11 @@ impl PluginInstance {
         let bindings = match plugin.pre.instantiate(&mut store) {
             Ok(bindings) => bindings,
             Err(e) => {
-                return Err(describe_failure(
-                    &store,
-                    &e,
-                    "failed to instantiate",
-                    limits.batch_timeout,
-                ));
+                return Err(describe_failure(&store, &e, "failed to instantiate", limits.batch_timeout));
             }
         };
         set_deadline(&mut store, limits.batch_timeout);
-        match bindings
-            .sluice_plugin_transform()
-            .call_init(&mut store, &config.to_vec())
-        {
+        match bindings.sluice_plugin_transform().call_init(&mut store, &config.to_vec()) {
             Ok(Ok(())) => Ok(PluginInstance {
                 store,
                 bindings,
@@ -175,16 +148,8 @@ impl PluginInstance {
                 batch_timeout: limits.batch_timeout,
                 encoder: BatchWriter::default(),
             }),
-            Ok(Err(message)) => Err(format!(
-                "plugin `{}` refused its configuration: {message}",
-                plugin.name
-            )),
-            Err(e) => Err(describe_failure(
-                &store,
-                &e,
-                "failed in init",
-                limits.batch_timeout,
-            )),
+            Ok(Err(message)) => Err(format!("plugin `{}` refused its configuration: {message}", plugin.name)),
+            Err(e) => Err(describe_failure(&store, &e, "failed in init", limits.batch_timeout)),
         }
     }
 
@@ -205,7 +170,8 @@ impl PluginInstance {
             self.encoder.push(
                 record.key.as_deref(),
                 record.value.as_deref(),
-                record.header_pairs(),
+                record.headers.encoded(),
+                record.headers.added(),
                 record.timestamp,
                 &meta.stream,
                 meta.partition,
@@ -213,27 +179,12 @@ impl PluginInstance {
             );
         }
         set_deadline(&mut self.store, self.batch_timeout);
-        let result = self
-            .bindings
-            .sluice_plugin_transform()
-            .call_process(&mut self.store, self.encoder.finish());
+        let result = self.bindings.sluice_plugin_transform().call_process(&mut self.store, self.encoder.finish());
         match result {
-            Ok(Ok(encoded)) => decode_result(Bytes::from(encoded), count).map_err(|e| {
-                format!(
-                    "plugin `{}` returned a malformed result: {e}",
-                    self.plugin.name
-                )
-            }),
-            Ok(Err(message)) => Err(format!(
-                "plugin `{}` failed the batch: {message}",
-                self.plugin.name
-            )),
-            Err(e) => Err(describe_failure(
-                &self.store,
-                &e,
-                "trapped",
-                self.batch_timeout,
-            )),
+            Ok(Ok(encoded)) => decode_result(Bytes::from(encoded), count)
+                .map_err(|e| format!("plugin `{}` returned a malformed result: {e}", self.plugin.name)),
+            Ok(Err(message)) => Err(format!("plugin `{}` failed the batch: {message}", self.plugin.name)),
+            Err(e) => Err(describe_failure(&self.store, &e, "trapped", self.batch_timeout)),
         }
     }
 }
@@ -244,12 +195,7 @@ fn set_deadline(store: &mut Store<InstanceState>, timeout: Duration) {
 }
 
 /// Turns a trap into a sentence for logs and dead-letter headers.
-fn describe_failure(
-    store: &Store<InstanceState>,
-    error: &wasmtime::Error,
-    what: &str,
-    timeout: Duration,
-) -> String {
+fn describe_failure(store: &Store<InstanceState>, error: &wasmtime::Error, what: &str, timeout: Duration) -> String {
     let name = &store.data().label.name;
     if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
         return format!("plugin `{name}`: {cap}");
@@ -274,19 +220,13 @@ fn describe_failure(
     if said.is_empty() {
         format!("plugin `{name}` {what}: {what_happened}")
     } else {
-        format!(
-            "plugin `{name}` {what}: {what_happened}: {}",
-            said.join(" ")
-        )
+        format!("plugin `{name}` {what}: {what_happened}: {}", said.join(" "))
     }
 }
 
 fn decode_result(buf: Bytes, count: usize) -> Result<PluginResult, sluice_wire::WireError> {
     let mut reader = ResultReader::new(&buf, count as u32)?;
-    let mut result = PluginResult {
-        outputs: Vec::with_capacity(count),
-        rejected: Vec::new(),
-    };
+    let mut result = PluginResult { outputs: Vec::with_capacity(count), rejected: Vec::new() };
     let mut origin = 0;
     while let Some(outcome) = reader.next_outcome() {
         match outcome? {
@@ -294,18 +234,12 @@ fn decode_result(buf: Bytes, count: usize) -> Result<PluginResult, sluice_wire::
             Outcome::Outputs(outputs) => {
                 for out in outputs {
                     let shared = |slice: &[u8]| buf.slice_ref(slice);
-                    let headers = out
-                        .headers
-                        .iter()
-                        .map(|(name, value)| {
-                            Header::from_shared(shared(name.as_bytes()), shared(value))
-                                .expect("the reader checked that names are UTF-8")
-                        })
-                        .collect();
+                    let (count, encoded) = out.headers.encoded();
                     let record = Record {
                         key: out.key.map(shared),
                         value: out.value.map(shared),
-                        headers,
+                        // The reader checked the headers; they stay encoded (see `Headers`).
+                        headers: Headers::from_checked_encoding(shared(encoded), count),
                         timestamp: out.timestamp,
                     };
                     result.outputs.push(PluginOutput {

@@ -10,9 +10,7 @@ use crate::codec::LineFormat;
 
 pub async fn open(path: &Path, format: LineFormat) -> anyhow::Result<LineSink<File>> {
     if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        tokio::fs::create_dir_all(dir).await.with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let file = OpenOptions::new()
         .create(true)

@@ -38,12 +38,7 @@ pub struct LineSink<W> {
 
 impl<W: LineTarget> LineSink<W> {
     pub fn new(target: W, describe: String, format: LineFormat) -> Self {
-        LineSink {
-            target,
-            describe,
-            format,
-            pending: Vec::with_capacity(256 * 1024),
-        }
+        LineSink { target, describe, format, pending: Vec::with_capacity(256 * 1024) }
     }
 }
 

@@ -63,9 +63,8 @@ impl FileSource {
         follow: bool,
         data_dir: &Path,
     ) -> anyhow::Result<Self> {
-        let mut file = File::open(path)
-            .await
-            .with_context(|| format!("source `{name}`: cannot open {}", path.display()))?;
+        let mut file =
+            File::open(path).await.with_context(|| format!("source `{name}`: cannot open {}", path.display()))?;
         let meta = file.metadata().await?;
         let state_path = data_dir.join("sources").join(format!("{name}.position"));
         let saved: Option<Position> = match tokio::fs::read(&state_path).await {
@@ -73,11 +72,7 @@ impl FileSource {
             Err(_) => None,
         };
         let offset = match saved {
-            Some(p)
-                if p.device == meta.dev() && p.inode == meta.ino() && p.offset <= meta.len() =>
-            {
-                p.offset
-            }
+            Some(p) if p.device == meta.dev() && p.inode == meta.ino() && p.offset <= meta.len() => p.offset,
             Some(p) => {
                 tracing::warn!(source = name, file = %path.display(), saved = p.offset, "the file was replaced or truncated since the saved position; reading it from the start");
                 0
@@ -105,10 +100,7 @@ impl FileSource {
 
     /// At end of a followed file: start over if it was truncated, then wait a little.
     async fn wait_for_data(&mut self) -> anyhow::Result<()> {
-        let len = tokio::fs::metadata(&self.path)
-            .await
-            .map(|m| m.len())
-            .unwrap_or(u64::MAX);
+        let len = tokio::fs::metadata(&self.path).await.map(|m| m.len()).unwrap_or(u64::MAX);
         if len < self.read_offset {
             tracing::warn!(file = %self.path.display(), "the file was truncated; reading it from the start");
             let file = File::open(&self.path).await?;
@@ -122,12 +114,7 @@ impl FileSource {
     }
 
     async fn save(&mut self, offset: u64) -> anyhow::Result<()> {
-        let position = Position {
-            path: self.path.clone(),
-            device: self.device,
-            inode: self.inode,
-            offset,
-        };
+        let position = Position { path: self.path.clone(), device: self.device, inode: self.inode, offset };
         if let Some(dir) = self.state_path.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
@@ -166,9 +153,7 @@ impl Source for FileSource {
         if generation != self.generation || offset <= self.committed {
             return Ok(());
         }
-        self.save(offset)
-            .await
-            .with_context(|| format!("cannot save the position to {}", self.state_path.display()))
+        self.save(offset).await.with_context(|| format!("cannot save the position to {}", self.state_path.display()))
     }
 }
 
@@ -179,10 +164,7 @@ mod tests {
     async fn read_all(source: &mut FileSource) -> Vec<(String, Checkpoint)> {
         let mut out = Vec::new();
         while let Some(i) = source.next().await.unwrap() {
-            out.push((
-                String::from_utf8(i.record.ok().unwrap().value.unwrap().to_vec()).unwrap(),
-                i.checkpoint,
-            ));
+            out.push((String::from_utf8(i.record.ok().unwrap().value.unwrap().to_vec()).unwrap(), i.checkpoint));
         }
         out
     }
@@ -193,19 +175,12 @@ mod tests {
         let input = dir.path().join("in.txt");
         std::fs::write(&input, "a\nb\nc\n").unwrap();
         let data = dir.path().join("data");
-        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data)
-            .await
-            .unwrap();
+        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data).await.unwrap();
         let lines = read_all(&mut s).await;
-        assert_eq!(
-            lines.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
-            ["a", "b", "c"]
-        );
+        assert_eq!(lines.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
         s.commit(lines[1].1).await.unwrap(); // "a" and "b" are done, "c" is not
         drop(s);
-        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data)
-            .await
-            .unwrap();
+        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data).await.unwrap();
         assert_eq!(read_all(&mut s).await, vec![("c".to_string(), 6)]);
     }
 
@@ -215,16 +190,12 @@ mod tests {
         let input = dir.path().join("in.txt");
         std::fs::write(&input, "a\nb\n").unwrap();
         let data = dir.path().join("data");
-        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data)
-            .await
-            .unwrap();
+        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data).await.unwrap();
         let lines = read_all(&mut s).await;
         s.commit(lines[1].1).await.unwrap();
         std::fs::remove_file(&input).unwrap();
         std::fs::write(&input, "new\n").unwrap();
-        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data)
-            .await
-            .unwrap();
+        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data).await.unwrap();
         assert_eq!(read_all(&mut s).await.len(), 1);
     }
 
@@ -233,35 +204,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in.txt");
         std::fs::write(&input, "a\n").unwrap();
-        let mut s = FileSource::open("src", &input, LineFormat::Lines, true, dir.path())
-            .await
-            .unwrap();
+        let mut s = FileSource::open("src", &input, LineFormat::Lines, true, dir.path()).await.unwrap();
         assert!(s.next().await.unwrap().is_some());
         let appender = {
             let input = input.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(150)).await;
                 use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(input)
-                    .unwrap();
+                let mut f = std::fs::OpenOptions::new().append(true).open(input).unwrap();
                 f.write_all(b"par").unwrap();
                 f.flush().unwrap();
                 tokio::time::sleep(Duration::from_millis(150)).await;
                 f.write_all(b"tial\n").unwrap();
             })
         };
-        let next = tokio::time::timeout(Duration::from_secs(5), s.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            next.record.ok().unwrap().value.unwrap(),
-            "partial",
-            "a partial line waits for its newline"
-        );
+        let next = tokio::time::timeout(Duration::from_secs(5), s.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(next.record.ok().unwrap().value.unwrap(), "partial", "a partial line waits for its newline");
         appender.await.unwrap();
     }
 }

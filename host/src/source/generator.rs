@@ -46,10 +46,7 @@ pub fn synthetic_value(n: u64) -> String {
         1 | 2 => "warn",
         _ => "info",
     };
-    format!(
-        "{{\"id\":{n},\"level\":\"{level}\",\"user\":\"user-{}\",\"message\":\"synthetic event {n}\"}}",
-        n % 97
-    )
+    format!("{{\"id\":{n},\"level\":\"{level}\",\"user\":\"user-{}\",\"message\":\"synthetic event {n}\"}}", n % 97)
 }
 
 impl Source for GeneratorSource {
@@ -68,19 +65,11 @@ impl Source for GeneratorSource {
         let record = Record {
             key: Some(Bytes::from(n.to_string())),
             value: Some(Bytes::from(synthetic_value(n))),
-            headers: Vec::new(),
+            headers: Default::default(),
             timestamp: Some(now_millis()),
         };
-        let meta = RecordMeta {
-            stream: self.stream.clone(),
-            partition: 0,
-            offset: n,
-        };
-        Ok(Some(Incoming {
-            record: Ok(record),
-            meta,
-            checkpoint: n,
-        }))
+        let meta = RecordMeta { stream: self.stream.clone(), partition: 0, offset: n };
+        Ok(Some(Incoming { record: Ok(record), meta, checkpoint: n }))
     }
 
     async fn commit(&mut self, _checkpoint: Checkpoint) -> anyhow::Result<()> {

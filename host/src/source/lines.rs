@@ -24,12 +24,7 @@ pub struct Line {
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
     pub fn new(reader: R, offset: u64) -> Self {
-        LineReader {
-            reader,
-            buf: BytesMut::with_capacity(64 * 1024),
-            scanned: 0,
-            offset,
-        }
+        LineReader { reader, buf: BytesMut::with_capacity(64 * 1024), scanned: 0, offset }
     }
 
     /// The next complete line, or `None` at the current end of the stream (a partial last
@@ -67,12 +62,24 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         if text.ends_with(b"\r") {
             text.truncate(text.len() - 1);
         }
-        Line {
-            text,
-            start,
-            end: self.offset,
-        }
+        Line { text, start, end: self.offset }
     }
+}
+
+/// Makes a line into a record of `stream`; `None` for an empty line, which is skipped.
+pub fn to_incoming(
+    line: Line,
+    format: crate::codec::LineFormat,
+    stream: &std::sync::Arc<str>,
+    checkpoint: crate::ack::Checkpoint,
+) -> Option<super::Incoming> {
+    if line.text.is_empty() {
+        return None;
+    }
+    let record =
+        crate::codec::decode(format, line.text.clone()).map_err(|reason| super::Malformed { raw: line.text, reason });
+    let meta = crate::record::RecordMeta { stream: stream.clone(), partition: 0, offset: line.start };
+    Some(super::Incoming { record, meta, checkpoint })
 }
 
 #[cfg(test)]
@@ -89,44 +96,10 @@ mod tests {
         }
         assert_eq!(
             seen,
-            vec![
-                (Bytes::from("one"), 100, 105),
-                (Bytes::from("two"), 105, 109),
-                (Bytes::from(""), 109, 110)
-            ]
+            vec![(Bytes::from("one"), 100, 105), (Bytes::from("two"), 105, 109), (Bytes::from(""), 109, 110)]
         );
         let last = r.take_partial().unwrap();
-        assert_eq!(
-            (last.text, last.start, last.end),
-            (Bytes::from("last"), 110, 114)
-        );
+        assert_eq!((last.text, last.start, last.end), (Bytes::from("last"), 110, 114));
         assert!(r.take_partial().is_none());
     }
-}
-
-/// Makes a line into a record of `stream`; `None` for an empty line, which is skipped.
-pub fn to_incoming(
-    line: Line,
-    format: crate::codec::LineFormat,
-    stream: &std::sync::Arc<str>,
-    checkpoint: crate::ack::Checkpoint,
-) -> Option<super::Incoming> {
-    if line.text.is_empty() {
-        return None;
-    }
-    let record =
-        crate::codec::decode(format, line.text.clone()).map_err(|reason| super::Malformed {
-            raw: line.text,
-            reason,
-        });
-    let meta = crate::record::RecordMeta {
-        stream: stream.clone(),
-        partition: 0,
-        offset: line.start,
-    };
-    Some(super::Incoming {
-        record,
-        meta,
-        checkpoint,
-    })
 }

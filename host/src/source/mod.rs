@@ -44,6 +44,5 @@ pub trait Source: Send + 'static {
 
     /// Every record up to the one that carried `checkpoint` is fully delivered; the source
     /// may remember, commit or acknowledge that position upstream.
-    fn commit(&mut self, checkpoint: Checkpoint)
-    -> impl Future<Output = anyhow::Result<()>> + Send;
+    fn commit(&mut self, checkpoint: Checkpoint) -> impl Future<Output = anyhow::Result<()>> + Send;
 }

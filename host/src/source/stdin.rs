@@ -17,11 +17,7 @@ pub struct StdinSource {
 
 impl StdinSource {
     pub fn new(format: LineFormat) -> Self {
-        StdinSource {
-            reader: LineReader::new(tokio::io::stdin(), 0),
-            format,
-            stream: Arc::from("stdin"),
-        }
+        StdinSource { reader: LineReader::new(tokio::io::stdin(), 0), format, stream: Arc::from("stdin") }
     }
 }
 

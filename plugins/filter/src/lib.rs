@@ -15,16 +15,11 @@ pub struct Filter {
 
 impl Plugin for Filter {
     fn init(config: &Config) -> Result<Self, String> {
-        Ok(Filter {
-            field: config.require("field")?.to_owned(),
-            equals: config.require("equals")?.to_owned(),
-        })
+        Ok(Filter { field: config.require("field")?.to_owned(), equals: config.require("equals")?.to_owned() })
     }
 
     fn process(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), Reject> {
-        let keep = record
-            .json_field(&self.field)?
-            .is_some_and(|v| text(&v) == self.equals);
+        let keep = record.json_field(&self.field)?.is_some_and(|v| text(&v) == self.equals);
         if keep {
             out.forward();
         }
@@ -55,10 +50,7 @@ mod tests {
 
     #[test]
     fn compares_numbers_as_text_and_follows_paths() {
-        let records = [
-            TestRecord::value(r#"{"user":{"age":7}}"#),
-            TestRecord::value(r#"{"user":{"age":8}}"#),
-        ];
+        let records = [TestRecord::value(r#"{"user":{"age":7}}"#), TestRecord::value(r#"{"user":{"age":8}}"#)];
         let outcomes = run::<Filter>(&[("field", "user.age"), ("equals", "7")], &records).unwrap();
         assert_eq!(outcomes[0].as_ref().unwrap().len(), 1);
         assert_eq!(outcomes[1].as_ref().unwrap().len(), 0);
@@ -66,11 +58,7 @@ mod tests {
 
     #[test]
     fn rejects_records_that_are_not_json() {
-        let outcomes = run::<Filter>(
-            &[("field", "a"), ("equals", "b")],
-            &[TestRecord::value("nope")],
-        )
-        .unwrap();
+        let outcomes = run::<Filter>(&[("field", "a"), ("equals", "b")], &[TestRecord::value("nope")]).unwrap();
         assert!(outcomes[0].as_ref().unwrap_err().contains("not valid JSON"));
     }
 

@@ -26,20 +26,14 @@ impl Plugin for Router {
         let mut routes = HashMap::new();
         for (key, value) in config.iter() {
             if let Some(matched) = key.strip_prefix("map.") {
-                let names: Vec<String> = value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_owned)
-                    .collect();
+                let names: Vec<String> =
+                    value.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect();
                 if names.is_empty() {
                     return Err(format!("config key `{key}` names no route"));
                 }
                 routes.insert(matched.to_owned(), names);
             } else if key != "field" {
-                return Err(format!(
-                    "unknown config key `{key}` (expected `field` and `map.<value>` entries)"
-                ));
+                return Err(format!("unknown config key `{key}` (expected `field` and `map.<value>` entries)"));
             }
         }
         if routes.is_empty() {
@@ -66,28 +60,16 @@ mod tests {
 
     use super::Router;
 
-    const CONFIG: &[(&str, &str)] = &[
-        ("field", "level"),
-        ("map.error", "errors, alerts"),
-        ("map.warn", "alerts"),
-    ];
+    const CONFIG: &[(&str, &str)] = &[("field", "level"), ("map.error", "errors, alerts"), ("map.warn", "alerts")];
 
     fn routes_of(value: &str) -> Vec<Option<String>> {
         let outcomes = run::<Router>(CONFIG, &[TestRecord::value(value)]).unwrap();
-        outcomes[0]
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|o| o.route.clone())
-            .collect()
+        outcomes[0].as_ref().unwrap().iter().map(|o| o.route.clone()).collect()
     }
 
     #[test]
     fn fans_out_to_every_mapped_route() {
-        assert_eq!(
-            routes_of(r#"{"level":"error"}"#),
-            [Some("errors".into()), Some("alerts".into())]
-        );
+        assert_eq!(routes_of(r#"{"level":"error"}"#), [Some("errors".into()), Some("alerts".into())]);
         assert_eq!(routes_of(r#"{"level":"warn"}"#), [Some("alerts".into())]);
     }
 

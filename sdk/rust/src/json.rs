@@ -31,9 +31,7 @@ impl Record<'_> {
         Ok(if path.starts_with('/') {
             value.pointer_mut(path).map(Value::take)
         } else {
-            path.split('.')
-                .try_fold(&mut value, |v, name| v.get_mut(name))
-                .map(Value::take)
+            path.split('.').try_fold(&mut value, |v, name| v.get_mut(name)).map(Value::take)
         })
     }
 }

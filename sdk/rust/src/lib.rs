@@ -83,16 +83,12 @@ impl Config {
 
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// The value of `key`, or an error that names the missing key.
     pub fn require(&self, key: &str) -> Result<&str, String> {
-        self.get(key)
-            .ok_or_else(|| format!("missing required config key `{key}`"))
+        self.get(key).ok_or_else(|| format!("missing required config key `{key}`"))
     }
 
     /// The value of `key` parsed as `T`, if set; an error names the key and the value.
@@ -100,12 +96,7 @@ impl Config {
     where
         T::Err: fmt::Display,
     {
-        self.get(key)
-            .map(|raw| {
-                raw.parse()
-                    .map_err(|e| format!("config key `{key}` = {raw:?}: {e}"))
-            })
-            .transpose()
+        self.get(key).map(|raw| raw.parse().map_err(|e| format!("config key `{key}` = {raw:?}: {e}"))).transpose()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -186,20 +177,15 @@ impl<'a> Record<'a> {
 
     /// The value as UTF-8 text; rejects records without a value or with invalid UTF-8.
     pub fn value_str(&self) -> Result<&'a str, Reject> {
-        let value = self
-            .value()
-            .ok_or_else(|| Reject::new("record has no value"))?;
+        let value = self.value().ok_or_else(|| Reject::new("record has no value"))?;
         std::str::from_utf8(value).map_err(|e| Reject::new(format!("value is not UTF-8: {e}")))
     }
 
     /// The value parsed as JSON into `T`; rejects records whose value does not parse.
     #[cfg(feature = "json")]
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Reject> {
-        let value = self
-            .value()
-            .ok_or_else(|| Reject::new("record has no value"))?;
-        serde_json::from_slice(value)
-            .map_err(|e| Reject::new(format!("value is not valid JSON: {e}")))
+        let value = self.value().ok_or_else(|| Reject::new("record has no value"))?;
+        serde_json::from_slice(value).map_err(|e| Reject::new(format!("value is not valid JSON: {e}")))
     }
 
     /// Copies this record into an [`OutRecord`] to modify and emit.
@@ -207,11 +193,7 @@ impl<'a> Record<'a> {
         OutRecord {
             key: self.key().map(<[u8]>::to_vec),
             value: self.value().map(<[u8]>::to_vec),
-            headers: self
-                .headers()
-                .iter()
-                .map(|(n, v)| (n.to_owned(), v.to_vec()))
-                .collect(),
+            headers: self.headers().iter().map(|(n, v)| (n.to_owned(), v.to_vec())).collect(),
             timestamp: self.timestamp(),
         }
     }
@@ -269,8 +251,7 @@ impl Output<'_> {
     }
     fn forward_route(&mut self, route: Option<&str>) {
         let r = &self.input;
-        self.writer
-            .output_with_encoded_headers(r.key, r.value, r.headers, r.timestamp, route);
+        self.writer.output(r.key, r.value, r.headers, NO_HEADERS, r.timestamp, route);
     }
 
     /// Emits the input record with a new value (key, headers and timestamp kept).
@@ -283,8 +264,7 @@ impl Output<'_> {
     }
     fn value_route(&mut self, value: &[u8], route: Option<&str>) {
         let r = &self.input;
-        self.writer
-            .output_with_encoded_headers(r.key, Some(value), r.headers, r.timestamp, route);
+        self.writer.output(r.key, Some(value), r.headers, NO_HEADERS, r.timestamp, route);
     }
 
     /// Emits a record built by the plugin.
@@ -297,15 +277,12 @@ impl Output<'_> {
     }
     fn emit_route(&mut self, r: &OutRecord, route: Option<&str>) {
         let headers = r.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
-        self.writer.output(
-            r.key.as_deref(),
-            r.value.as_deref(),
-            headers,
-            r.timestamp,
-            route,
-        );
+        self.writer.output(r.key.as_deref(), r.value.as_deref(), Headers::EMPTY, headers, r.timestamp, route);
     }
 }
+
+/// No headers besides the encoded ones.
+const NO_HEADERS: [(&str, &[u8]); 0] = [];
 
 /// Runs `plugin` over an encoded batch and returns the encoded result. This is what the
 /// exported `process` does, and what [`testing::run`] drives natively.
@@ -316,15 +293,9 @@ fn process_batch<P: Plugin>(plugin: &mut P, batch: &[u8]) -> Result<Vec<u8>, Str
     let mut writer = ResultWriter::with_capacity(batch.len() + batch.len() / 4);
     for input in reader {
         let input = input.map_err(|e| e.to_string())?;
-        let record = Record {
-            inner: input,
-            source,
-        };
+        let record = Record { inner: input, source };
         writer.begin_outputs();
-        let mut out = Output {
-            writer: &mut writer,
-            input,
-        };
+        let mut out = Output { writer: &mut writer, input };
         if let Err(reject) = plugin.process(&record, &mut out) {
             writer.abandon_outputs();
             writer.reject(reject.reason());
@@ -339,10 +310,7 @@ pub mod __export {
 
     use super::{Config, Plugin, process_batch};
 
-    pub fn init<P: Plugin>(
-        slot: &RefCell<Option<P>>,
-        config: Vec<(String, String)>,
-    ) -> Result<(), String> {
+    pub fn init<P: Plugin>(slot: &RefCell<Option<P>>, config: Vec<(String, String)>) -> Result<(), String> {
         *slot.borrow_mut() = Some(P::init(&Config::new(config))?);
         Ok(())
     }
@@ -380,7 +348,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::bindings::export_component!(SluicePluginExport with_types_in $crate::bindings);
+    $crate::bindings::export_component!(SluicePluginExport with_types_in $crate::bindings);
         };
     };
 }

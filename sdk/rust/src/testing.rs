@@ -1,6 +1,6 @@
 //! Run a plugin natively, in unit tests, through the same batch encoding the host uses.
 
-use sluice_wire::{BatchWriter, Outcome, ResultReader};
+use sluice_wire::{BatchWriter, Headers, Outcome, ResultReader};
 
 use crate::{Config, Plugin, process_batch};
 
@@ -16,10 +16,7 @@ pub struct TestRecord {
 impl TestRecord {
     /// A record with only a value.
     pub fn value(value: impl Into<Vec<u8>>) -> Self {
-        TestRecord {
-            value: Some(value.into()),
-            ..Self::default()
-        }
+        TestRecord { value: Some(value.into()), ..Self::default() }
     }
 }
 
@@ -34,8 +31,7 @@ pub struct TestOutput {
 impl TestOutput {
     /// The value as text, for assertions.
     pub fn value_str(&self) -> &str {
-        std::str::from_utf8(self.record.value.as_deref().unwrap_or_default())
-            .expect("value is UTF-8")
+        std::str::from_utf8(self.record.value.as_deref().unwrap_or_default()).expect("value is UTF-8")
     }
 }
 
@@ -43,25 +39,14 @@ impl TestOutput {
 pub type TestOutcome = Result<Vec<TestOutput>, String>;
 
 /// Initializes `P` with `config` and runs it over `records` as one batch.
-pub fn run<P: Plugin>(
-    config: &[(&str, &str)],
-    records: &[TestRecord],
-) -> Result<Vec<TestOutcome>, String> {
-    let config = Config::new(
-        config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    );
+pub fn run<P: Plugin>(config: &[(&str, &str)], records: &[TestRecord]) -> Result<Vec<TestOutcome>, String> {
+    let config = Config::new(config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
     let mut plugin = P::init(&config)?;
     run_with(&mut plugin, records)
 }
 
 /// Runs an initialized plugin over `records` as one batch.
-pub fn run_with<P: Plugin>(
-    plugin: &mut P,
-    records: &[TestRecord],
-) -> Result<Vec<TestOutcome>, String> {
+pub fn run_with<P: Plugin>(plugin: &mut P, records: &[TestRecord]) -> Result<Vec<TestOutcome>, String> {
     let mut batch = BatchWriter::default();
     batch.begin("test");
     for (offset, r) in records.iter().enumerate() {
@@ -69,6 +54,7 @@ pub fn run_with<P: Plugin>(
         batch.push(
             r.key.as_deref(),
             r.value.as_deref(),
+            Headers::EMPTY,
             headers,
             r.timestamp,
             "test",
@@ -87,11 +73,7 @@ pub fn run_with<P: Plugin>(
                     record: TestRecord {
                         key: o.key.map(<[u8]>::to_vec),
                         value: o.value.map(<[u8]>::to_vec),
-                        headers: o
-                            .headers
-                            .iter()
-                            .map(|(n, v)| (n.to_owned(), v.to_vec()))
-                            .collect(),
+                        headers: o.headers.iter().map(|(n, v)| (n.to_owned(), v.to_vec())).collect(),
                         timestamp: o.timestamp,
                     },
                     route: o.route.map(str::to_owned),

@@ -49,11 +49,7 @@ pub struct WireError {
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "malformed batch encoding: {} at byte {}",
-            self.what, self.at
-        )
+        write!(f, "malformed batch encoding: {} at byte {}", self.what, self.at)
     }
 }
 
@@ -84,10 +80,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], WireError> {
-        Ok(self
-            .take(N, what)?
-            .try_into()
-            .expect("take returned N bytes"))
+        Ok(self.take(N, what)?.try_into().expect("take returned N bytes"))
     }
 
     fn u8(&mut self, what: &'static str) -> Result<u8, WireError> {
@@ -100,40 +93,32 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
-    fn optional_bytes(
-        &mut self,
-        len: u32,
-        what: &'static str,
-    ) -> Result<Option<&'a [u8]>, WireError> {
-        if len == ABSENT_LEN {
-            Ok(None)
-        } else {
-            self.take(len as usize, what).map(Some)
-        }
+    fn optional_bytes(&mut self, len: u32, what: &'static str) -> Result<Option<&'a [u8]>, WireError> {
+        if len == ABSENT_LEN { Ok(None) } else { self.take(len as usize, what).map(Some) }
     }
 
     fn str(&mut self, len: usize, what: &'static str) -> Result<&'a str, WireError> {
         let at = self.pos;
         let bytes = self.take(len, what)?;
-        std::str::from_utf8(bytes).map_err(|_| WireError {
-            what: "invalid UTF-8",
-            at,
-        })
+        std::str::from_utf8(bytes).map_err(|_| WireError { what: "invalid UTF-8", at })
     }
 
-    /// Skips `count` encoded headers and returns their bytes, validated.
-    fn headers(&mut self, count: u16) -> Result<Headers<'a>, WireError> {
+    /// Skips `count` encoded headers and returns them. Lengths are always checked;
+    /// names are checked for UTF-8 only with `check_names` (the host checks what plugins
+    /// return; a plugin trusts what the host sends and checks names as it reads them).
+    fn headers(&mut self, count: u16, check_names: bool) -> Result<Headers<'a>, WireError> {
         let start = self.pos;
         for _ in 0..count {
-            let name_len = self.u16("header name length")?;
-            self.str(name_len as usize, "header name")?;
+            let name_len = self.u16("header name length")? as usize;
+            if check_names {
+                self.str(name_len, "header name")?;
+            } else {
+                self.take(name_len, "header name")?;
+            }
             let value_len = self.u32("header value length")?;
             self.take(value_len as usize, "header value")?;
         }
-        Ok(Headers {
-            count,
-            bytes: &self.buf[start..self.pos],
-        })
+        Ok(Headers { count, bytes: &self.buf[start..self.pos] })
     }
 }
 
@@ -144,15 +129,12 @@ fn timestamp_from(raw: i64) -> Option<i64> {
 fn len_of(bytes: Option<&[u8]>) -> u32 {
     match bytes {
         None => ABSENT_LEN,
-        Some(b) => u32::try_from(b.len())
-            .ok()
-            .filter(|&l| l != ABSENT_LEN)
-            .expect("field longer than 4 GiB"),
+        Some(b) => u32::try_from(b.len()).ok().filter(|&l| l != ABSENT_LEN).expect("field longer than 4 GiB"),
     }
 }
 
 /// The headers of one record, still encoded. Iterating decodes them in place; copying
-/// them to an output is one `memcpy` ([`ResultWriter::output_with_encoded_headers`]).
+/// them to an output is one `memcpy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Headers<'a> {
     count: u16,
@@ -160,10 +142,18 @@ pub struct Headers<'a> {
 }
 
 impl<'a> Headers<'a> {
-    pub const EMPTY: Headers<'static> = Headers {
-        count: 0,
-        bytes: &[],
-    };
+    pub const EMPTY: Headers<'static> = Headers { count: 0, bytes: &[] };
+
+    /// Headers from their encoding, as [`Headers::encoded`] returned it. Nothing is
+    /// checked here; iteration stops early at anything malformed.
+    pub fn from_encoded(count: u16, bytes: &'a [u8]) -> Self {
+        Headers { count, bytes }
+    }
+
+    /// The header count and the encoded bytes, to keep without decoding.
+    pub fn encoded(&self) -> (u16, &'a [u8]) {
+        (self.count, self.bytes)
+    }
 
     pub fn len(&self) -> usize {
         self.count as usize
@@ -176,10 +166,7 @@ impl<'a> Headers<'a> {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
     pub fn iter(&self) -> HeaderIter<'a> {
-        HeaderIter {
-            cursor: Cursor::new(self.bytes),
-            left: self.count,
-        }
+        HeaderIter { cursor: Cursor::new(self.bytes), left: self.count }
     }
 }
 
@@ -191,9 +178,21 @@ impl<'a> IntoIterator for Headers<'a> {
     }
 }
 
+/// Decodes headers one at a time. Ends early, rather than failing, at a malformed header
+/// (which only a broken peer can produce: both sides check what they receive).
 pub struct HeaderIter<'a> {
     cursor: Cursor<'a>,
     left: u16,
+}
+
+impl<'a> HeaderIter<'a> {
+    fn read(&mut self) -> Result<(&'a str, &'a [u8]), WireError> {
+        let c = &mut self.cursor;
+        let name_len = c.u16("header name length")? as usize;
+        let name = c.str(name_len, "header name")?;
+        let value_len = c.u32("header value length")? as usize;
+        Ok((name, c.take(value_len, "header value")?))
+    }
 }
 
 impl<'a> Iterator for HeaderIter<'a> {
@@ -202,16 +201,19 @@ impl<'a> Iterator for HeaderIter<'a> {
         if self.left == 0 {
             return None;
         }
-        self.left -= 1;
-        // Validated when the `Headers` was built, so these cannot fail.
-        let c = &mut self.cursor;
-        let name_len = c.u16("").ok()? as usize;
-        let name = c.str(name_len, "").ok()?;
-        let value_len = c.u32("").ok()? as usize;
-        Some((name, c.take(value_len, "").ok()?))
+        match self.read() {
+            Ok(header) => {
+                self.left -= 1;
+                Some(header)
+            }
+            Err(_) => {
+                self.left = 0;
+                None
+            }
+        }
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left as usize, Some(self.left as usize))
+        (0, Some(self.left as usize))
     }
 }
 
@@ -266,14 +268,15 @@ impl BatchWriter {
         self.buf.reserve(additional);
     }
 
-    /// Appends a record. `headers` yields (name, value) pairs and must report its exact
-    /// length, as every slice or `Vec` iterator does.
+    /// Appends a record. Its headers are `encoded` (copied as they are) followed by
+    /// `extra`, which must report its exact length, as slice and `Vec` iterators do.
     #[allow(clippy::too_many_arguments)]
     pub fn push<'h, H>(
         &mut self,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-        headers: H,
+        encoded: Headers<'_>,
+        extra: H,
         timestamp: Option<i64>,
         stream: &str,
         partition: u32,
@@ -282,7 +285,7 @@ impl BatchWriter {
         H: IntoIterator<Item = (&'h str, &'h [u8])>,
         H::IntoIter: ExactSizeIterator,
     {
-        let headers = headers.into_iter();
+        let extra = extra.into_iter();
         let buf = &mut self.buf;
         buf.extend_from_slice(&offset.to_le_bytes());
         buf.extend_from_slice(&partition.to_le_bytes());
@@ -291,11 +294,12 @@ impl BatchWriter {
         buf.extend_from_slice(&len_of(value).to_le_bytes());
         let stream_len = u16::try_from(stream.len()).expect("stream name longer than 64 KiB");
         buf.extend_from_slice(&stream_len.to_le_bytes());
-        buf.extend_from_slice(&header_count(headers.len()).to_le_bytes());
+        buf.extend_from_slice(&header_count(encoded.len() + extra.len()).to_le_bytes());
         buf.extend_from_slice(key.unwrap_or_default());
         buf.extend_from_slice(value.unwrap_or_default());
         buf.extend_from_slice(stream.as_bytes());
-        for (name, value) in headers {
+        buf.extend_from_slice(encoded.bytes);
+        for (name, value) in extra {
             put_header(buf, name, value);
         }
         self.count += 1;
@@ -322,12 +326,7 @@ impl<'a> BatchReader<'a> {
         let count = cursor.u32("record count")?;
         let source_len = cursor.u16("source name length")?;
         let source = cursor.str(source_len as usize, "source name")?;
-        Ok(BatchReader {
-            cursor,
-            source,
-            count,
-            left: count,
-        })
+        Ok(BatchReader { cursor, source, count, left: count })
     }
 
     /// The name of the pipeline source this batch came from.
@@ -354,7 +353,7 @@ impl<'a> BatchReader<'a> {
             key: c.optional_bytes(key_len, "key")?,
             value: c.optional_bytes(value_len, "value")?,
             stream: c.str(stream_len as usize, "stream name")?,
-            headers: c.headers(headers)?,
+            headers: c.headers(headers, false)?,
             timestamp: timestamp_from(timestamp),
             partition,
             offset,
@@ -406,11 +405,7 @@ impl ResultWriter {
     pub fn with_capacity(bytes: usize) -> Self {
         let mut buf = Vec::with_capacity(bytes.max(4));
         buf.extend_from_slice(&0u32.to_le_bytes());
-        ResultWriter {
-            buf,
-            outcomes: 0,
-            open: None,
-        }
+        ResultWriter { buf, outcomes: 0, open: None }
     }
 
     fn close(&mut self) {
@@ -442,73 +437,48 @@ impl ResultWriter {
     pub fn reject(&mut self, reason: &str) {
         self.close();
         self.buf.push(OUTCOME_REJECTED);
-        self.buf
-            .extend_from_slice(&len_of(Some(reason.as_bytes())).to_le_bytes());
+        self.buf.extend_from_slice(&len_of(Some(reason.as_bytes())).to_le_bytes());
         self.buf.extend_from_slice(reason.as_bytes());
         self.outcomes += 1;
     }
 
-    fn output_fields(
-        &mut self,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        timestamp: Option<i64>,
-        route: Option<&str>,
-        headers: u16,
-    ) {
-        let (_, n) = self
-            .open
-            .as_mut()
-            .expect("output pushed before begin_outputs");
-        *n += 1;
-        let route_len = match route {
-            None => DEFAULT_ROUTE,
-            Some(r) => u16::try_from(r.len())
-                .ok()
-                .filter(|&l| l != DEFAULT_ROUTE)
-                .expect("route name longer than 64 KiB"),
-        };
-        let buf = &mut self.buf;
-        buf.extend_from_slice(&timestamp.unwrap_or(NO_TIMESTAMP).to_le_bytes());
-        buf.extend_from_slice(&len_of(key).to_le_bytes());
-        buf.extend_from_slice(&len_of(value).to_le_bytes());
-        buf.extend_from_slice(&route_len.to_le_bytes());
-        buf.extend_from_slice(&headers.to_le_bytes());
-        buf.extend_from_slice(key.unwrap_or_default());
-        buf.extend_from_slice(value.unwrap_or_default());
-        buf.extend_from_slice(route.unwrap_or_default().as_bytes());
-    }
-
-    /// Appends an output to the open outcome.
+    /// Appends an output to the open outcome. Its headers are `encoded` (copied as they
+    /// are, typically from the input record) followed by `extra`, which must report its
+    /// exact length.
     pub fn output<'h, H>(
         &mut self,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-        headers: H,
+        encoded: Headers<'_>,
+        extra: H,
         timestamp: Option<i64>,
         route: Option<&str>,
     ) where
         H: IntoIterator<Item = (&'h str, &'h [u8])>,
         H::IntoIter: ExactSizeIterator,
     {
-        let headers = headers.into_iter();
-        self.output_fields(key, value, timestamp, route, header_count(headers.len()));
-        for (name, value) in headers {
-            put_header(&mut self.buf, name, value);
+        let extra = extra.into_iter();
+        let (_, n) = self.open.as_mut().expect("output pushed before begin_outputs");
+        *n += 1;
+        let route_len = match route {
+            None => DEFAULT_ROUTE,
+            Some(r) => {
+                u16::try_from(r.len()).ok().filter(|&l| l != DEFAULT_ROUTE).expect("route name longer than 64 KiB")
+            }
+        };
+        let buf = &mut self.buf;
+        buf.extend_from_slice(&timestamp.unwrap_or(NO_TIMESTAMP).to_le_bytes());
+        buf.extend_from_slice(&len_of(key).to_le_bytes());
+        buf.extend_from_slice(&len_of(value).to_le_bytes());
+        buf.extend_from_slice(&route_len.to_le_bytes());
+        buf.extend_from_slice(&header_count(encoded.len() + extra.len()).to_le_bytes());
+        buf.extend_from_slice(key.unwrap_or_default());
+        buf.extend_from_slice(value.unwrap_or_default());
+        buf.extend_from_slice(route.unwrap_or_default().as_bytes());
+        buf.extend_from_slice(encoded.bytes);
+        for (name, value) in extra {
+            put_header(buf, name, value);
         }
-    }
-
-    /// Appends an output whose headers are copied unchanged from an input record.
-    pub fn output_with_encoded_headers(
-        &mut self,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: Headers<'_>,
-        timestamp: Option<i64>,
-        route: Option<&str>,
-    ) {
-        self.output_fields(key, value, timestamp, route, headers.count);
-        self.buf.extend_from_slice(headers.bytes);
     }
 
     pub fn finish(mut self) -> Vec<u8> {
@@ -539,10 +509,7 @@ impl<'a> ResultReader<'a> {
         if count != expected {
             return Err(cursor.err("outcome count differs from the input record count"));
         }
-        Ok(ResultReader {
-            cursor,
-            left: count,
-        })
+        Ok(ResultReader { cursor, left: count })
     }
 
     /// The next input record's outcome. Its outputs must be consumed before the next call.
@@ -551,9 +518,7 @@ impl<'a> ResultReader<'a> {
             return if self.cursor.pos == self.cursor.buf.len() {
                 None
             } else {
-                Some(Err(self
-                    .cursor
-                    .err("trailing bytes after the last outcome")))
+                Some(Err(self.cursor.err("trailing bytes after the last outcome")))
             };
         }
         self.left -= 1;
@@ -573,12 +538,9 @@ impl<'a> ResultReader<'a> {
                 let start = c.clone();
                 // Validate now, so that iterating the outputs cannot fail halfway.
                 for _ in 0..count {
-                    read_output(c)?;
+                    read_output(c, true)?;
                 }
-                Ok(Outcome::Outputs(OutputIter {
-                    cursor: start,
-                    left: count,
-                }))
+                Ok(Outcome::Outputs(OutputIter { cursor: start, left: count }))
             }
             OUTCOME_REJECTED => {
                 let len = c.u32("reason length")?;
@@ -589,7 +551,9 @@ impl<'a> ResultReader<'a> {
     }
 }
 
-fn read_output<'a>(c: &mut Cursor<'a>) -> Result<OutputRecord<'a>, WireError> {
+/// Reads one output record. With `checked`, names must be UTF-8; without, they are taken
+/// as they are, which only [`OutputIter`] does, over bytes read with `checked` before.
+fn read_output<'a>(c: &mut Cursor<'a>, checked: bool) -> Result<OutputRecord<'a>, WireError> {
     let fixed = c.take(OUTPUT_FIXED_LEN, "output record header")?;
     let timestamp = i64::from_le_bytes(fixed[0..8].try_into().unwrap());
     let key_len = u32::from_le_bytes(fixed[8..12].try_into().unwrap());
@@ -601,9 +565,16 @@ fn read_output<'a>(c: &mut Cursor<'a>) -> Result<OutputRecord<'a>, WireError> {
         value: c.optional_bytes(value_len, "value")?,
         route: match route_len {
             DEFAULT_ROUTE => None,
-            len => Some(c.str(len as usize, "route name")?),
+            len if checked => Some(c.str(len as usize, "route name")?),
+            len => {
+                let bytes = c.take(len as usize, "route name")?;
+                // SAFETY: `checked` is false only in `OutputIter`, which walks bytes that
+                // `ResultReader::read_outcome` already read with `checked`, so this exact
+                // slice was validated as UTF-8, and the buffer is borrowed immutably.
+                Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+            }
         },
-        headers: c.headers(headers)?,
+        headers: c.headers(headers, checked)?,
         timestamp: timestamp_from(timestamp),
     })
 }
@@ -621,7 +592,7 @@ impl<'a> Iterator for OutputIter<'a> {
             return None;
         }
         self.left -= 1;
-        Some(read_output(&mut self.cursor).expect("outputs were validated by ResultReader"))
+        Some(read_output(&mut self.cursor, false).expect("outputs were validated by ResultReader"))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.left as usize, Some(self.left as usize))
@@ -640,13 +611,14 @@ mod tests {
         w.push(
             Some(b"k1"),
             Some(b"{\"a\":1}"),
+            Headers::EMPTY,
             [("trace", &b"t1"[..]), ("x", &b""[..])],
             Some(1700),
             "topic-a",
             3,
             42,
         );
-        w.push(None, None, std::iter::empty(), None, "", 0, u64::MAX);
+        w.push(None, None, Headers::EMPTY, std::iter::empty(), None, "", 0, u64::MAX);
         w.finish().to_vec()
     }
 
@@ -660,20 +632,11 @@ mod tests {
         let first = &records[0];
         assert_eq!(first.key, Some(&b"k1"[..]));
         assert_eq!(first.value, Some(&b"{\"a\":1}"[..]));
-        assert_eq!(
-            first.headers.iter().collect::<Vec<_>>(),
-            vec![("trace", &b"t1"[..]), ("x", &b""[..])]
-        );
+        assert_eq!(first.headers.iter().collect::<Vec<_>>(), vec![("trace", &b"t1"[..]), ("x", &b""[..])]);
         assert_eq!(first.headers.get("trace"), Some(&b"t1"[..]));
-        assert_eq!(
-            (first.timestamp, first.stream, first.partition, first.offset),
-            (Some(1700), "topic-a", 3, 42)
-        );
+        assert_eq!((first.timestamp, first.stream, first.partition, first.offset), (Some(1700), "topic-a", 3, 42));
         let second = &records[1];
-        assert_eq!(
-            (second.key, second.value, second.timestamp, second.offset),
-            (None, None, None, u64::MAX)
-        );
+        assert_eq!((second.key, second.value, second.timestamp, second.offset), (None, None, None, u64::MAX));
         assert!(second.headers.is_empty());
     }
 
@@ -681,7 +644,7 @@ mod tests {
     fn an_empty_value_is_not_an_absent_value() {
         let mut w = BatchWriter::default();
         w.begin("s");
-        w.push(Some(b""), Some(b""), std::iter::empty(), None, "", 0, 0);
+        w.push(Some(b""), Some(b""), Headers::EMPTY, std::iter::empty(), None, "", 0, 0);
         let buf = w.finish().to_vec();
         let record = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
         assert_eq!((record.key, record.value), (Some(&b""[..]), Some(&b""[..])));
@@ -695,31 +658,19 @@ mod tests {
                 continue;
             };
             let results: Vec<_> = reader.collect();
-            assert!(
-                results.iter().any(Result::is_err),
-                "cut at {cut} decoded without error"
-            );
+            assert!(results.iter().any(Result::is_err), "cut at {cut} decoded without error");
         }
     }
 
     fn sample_result() -> Vec<u8> {
         let buf = sample_batch();
-        let input: Vec<_> = BatchReader::new(&buf)
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let input: Vec<_> = BatchReader::new(&buf).unwrap().map(Result::unwrap).collect();
         let mut w = ResultWriter::with_capacity(64);
         w.begin_outputs();
-        w.output_with_encoded_headers(
-            input[0].key,
-            Some(b"A"),
-            input[0].headers,
-            input[0].timestamp,
-            None,
-        );
-        w.output(None, Some(b"B"), [("h", &b"v"[..])], None, Some("audit"));
+        w.output(input[0].key, Some(b"A"), input[0].headers, [("added", &b"1"[..])], input[0].timestamp, None);
+        w.output(None, Some(b"B"), Headers::EMPTY, [("h", &b"v"[..])], None, Some("audit"));
         w.begin_outputs();
-        w.output(None, Some(b"discarded"), std::iter::empty(), None, None);
+        w.output(None, Some(b"discarded"), Headers::EMPTY, std::iter::empty(), None, None);
         w.abandon_outputs();
         w.reject("not JSON");
         w.finish()
@@ -729,28 +680,18 @@ mod tests {
     fn result_round_trips() {
         let buf = sample_result();
         let mut reader = ResultReader::new(&buf, 2).unwrap();
-        let Some(Ok(Outcome::Outputs(outputs))) = reader.next_outcome() else {
-            panic!("expected outputs")
-        };
+        let Some(Ok(Outcome::Outputs(outputs))) = reader.next_outcome() else { panic!("expected outputs") };
         let outputs: Vec<_> = outputs.collect();
         assert_eq!(outputs.len(), 2);
+        assert_eq!((outputs[0].key, outputs[0].value, outputs[0].route), (Some(&b"k1"[..]), Some(&b"A"[..]), None));
         assert_eq!(
-            (outputs[0].key, outputs[0].value, outputs[0].route),
-            (Some(&b"k1"[..]), Some(&b"A"[..]), None)
+            outputs[0].headers.iter().collect::<Vec<_>>(),
+            vec![("trace", &b"t1"[..]), ("x", &b""[..]), ("added", &b"1"[..])]
         );
-        assert_eq!(outputs[0].headers.get("trace"), Some(&b"t1"[..]));
         assert_eq!(outputs[0].timestamp, Some(1700));
-        assert_eq!(
-            (outputs[1].value, outputs[1].route),
-            (Some(&b"B"[..]), Some("audit"))
-        );
-        assert_eq!(
-            outputs[1].headers.iter().collect::<Vec<_>>(),
-            vec![("h", &b"v"[..])]
-        );
-        let Some(Ok(Outcome::Rejected(reason))) = reader.next_outcome() else {
-            panic!("expected a rejection")
-        };
+        assert_eq!((outputs[1].value, outputs[1].route), (Some(&b"B"[..]), Some("audit")));
+        assert_eq!(outputs[1].headers.iter().collect::<Vec<_>>(), vec![("h", &b"v"[..])]);
+        let Some(Ok(Outcome::Rejected(reason))) = reader.next_outcome() else { panic!("expected a rejection") };
         assert_eq!(reason, "not JSON");
         assert!(reader.next_outcome().is_none());
     }

@@ -14,9 +14,7 @@ impl Plugin for Misbehave {
         if config.get("fail_init").is_some() {
             return Err("asked to fail".into());
         }
-        Ok(Misbehave {
-            log: config.get("log").is_some(),
-        })
+        Ok(Misbehave { log: config.get("log").is_some() })
     }
 
     fn process(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), Reject> {
@@ -39,11 +37,7 @@ impl Plugin for Misbehave {
             _ => {}
         }
         if self.log {
-            log(
-                Level::Info,
-                "record seen",
-                &[("offset", &record.offset().to_string())],
-            );
+            log(Level::Info, "record seen", &[("offset", &record.offset().to_string())]);
             counter_add("records_seen", 1);
         }
         out.forward();
