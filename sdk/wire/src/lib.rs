@@ -122,6 +122,27 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Reads a record's fixed-size fields, in order, from a slice already bounds-checked to
+/// hold them all.
+struct Fixed<'a>(&'a [u8]);
+
+impl Fixed<'_> {
+    fn next<const N: usize>(&mut self) -> [u8; N] {
+        let (field, rest) = self.0.split_first_chunk::<N>().expect("fixed fields were bounds-checked");
+        self.0 = rest;
+        *field
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes(self.next())
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.next())
+    }
+    fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.next())
+    }
+}
+
 fn timestamp_from(raw: i64) -> Option<i64> {
     (raw != NO_TIMESTAMP).then_some(raw)
 }
@@ -225,6 +246,34 @@ fn put_header(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
     buf.extend_from_slice(value);
 }
 
+/// What input and output records share after their first fields: key and value lengths,
+/// a name (stream or route) length, the header count, then key, value, name and headers.
+fn put_record_tail<'h, H>(
+    buf: &mut Vec<u8>,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    name_len: u16,
+    name: &str,
+    encoded: Headers<'_>,
+    extra: H,
+) where
+    H: IntoIterator<Item = (&'h str, &'h [u8])>,
+    H::IntoIter: ExactSizeIterator,
+{
+    let extra = extra.into_iter();
+    buf.extend_from_slice(&len_of(key).to_le_bytes());
+    buf.extend_from_slice(&len_of(value).to_le_bytes());
+    buf.extend_from_slice(&name_len.to_le_bytes());
+    buf.extend_from_slice(&header_count(encoded.len() + extra.len()).to_le_bytes());
+    buf.extend_from_slice(key.unwrap_or_default());
+    buf.extend_from_slice(value.unwrap_or_default());
+    buf.extend_from_slice(name.as_bytes());
+    buf.extend_from_slice(encoded.bytes);
+    for (name, value) in extra {
+        put_header(buf, name, value);
+    }
+}
+
 fn header_count(n: usize) -> u16 {
     u16::try_from(n).expect("more than 65535 headers on one record")
 }
@@ -285,23 +334,12 @@ impl BatchWriter {
         H: IntoIterator<Item = (&'h str, &'h [u8])>,
         H::IntoIter: ExactSizeIterator,
     {
-        let extra = extra.into_iter();
         let buf = &mut self.buf;
         buf.extend_from_slice(&offset.to_le_bytes());
         buf.extend_from_slice(&partition.to_le_bytes());
         buf.extend_from_slice(&timestamp.unwrap_or(NO_TIMESTAMP).to_le_bytes());
-        buf.extend_from_slice(&len_of(key).to_le_bytes());
-        buf.extend_from_slice(&len_of(value).to_le_bytes());
         let stream_len = u16::try_from(stream.len()).expect("stream name longer than 64 KiB");
-        buf.extend_from_slice(&stream_len.to_le_bytes());
-        buf.extend_from_slice(&header_count(encoded.len() + extra.len()).to_le_bytes());
-        buf.extend_from_slice(key.unwrap_or_default());
-        buf.extend_from_slice(value.unwrap_or_default());
-        buf.extend_from_slice(stream.as_bytes());
-        buf.extend_from_slice(encoded.bytes);
-        for (name, value) in extra {
-            put_header(buf, name, value);
-        }
+        put_record_tail(buf, key, value, stream_len, stream, encoded, extra);
         self.count += 1;
     }
 
@@ -341,14 +379,9 @@ impl<'a> BatchReader<'a> {
 
     fn read(&mut self) -> Result<InputRecord<'a>, WireError> {
         let c = &mut self.cursor;
-        let fixed = c.take(INPUT_FIXED_LEN, "record header")?;
-        let offset = u64::from_le_bytes(fixed[0..8].try_into().unwrap());
-        let partition = u32::from_le_bytes(fixed[8..12].try_into().unwrap());
-        let timestamp = i64::from_le_bytes(fixed[12..20].try_into().unwrap());
-        let key_len = u32::from_le_bytes(fixed[20..24].try_into().unwrap());
-        let value_len = u32::from_le_bytes(fixed[24..28].try_into().unwrap());
-        let stream_len = u16::from_le_bytes(fixed[28..30].try_into().unwrap());
-        let headers = u16::from_le_bytes(fixed[30..32].try_into().unwrap());
+        let mut fixed = Fixed(c.take(INPUT_FIXED_LEN, "record header")?);
+        let (offset, partition, timestamp) = (fixed.u64(), fixed.u32(), fixed.u64() as i64);
+        let (key_len, value_len, stream_len, headers) = (fixed.u32(), fixed.u32(), fixed.u16(), fixed.u16());
         Ok(InputRecord {
             key: c.optional_bytes(key_len, "key")?,
             value: c.optional_bytes(value_len, "value")?,
@@ -457,7 +490,6 @@ impl ResultWriter {
         H: IntoIterator<Item = (&'h str, &'h [u8])>,
         H::IntoIter: ExactSizeIterator,
     {
-        let extra = extra.into_iter();
         let (_, n) = self.open.as_mut().expect("output pushed before begin_outputs");
         *n += 1;
         let route_len = match route {
@@ -466,19 +498,8 @@ impl ResultWriter {
                 u16::try_from(r.len()).ok().filter(|&l| l != DEFAULT_ROUTE).expect("route name longer than 64 KiB")
             }
         };
-        let buf = &mut self.buf;
-        buf.extend_from_slice(&timestamp.unwrap_or(NO_TIMESTAMP).to_le_bytes());
-        buf.extend_from_slice(&len_of(key).to_le_bytes());
-        buf.extend_from_slice(&len_of(value).to_le_bytes());
-        buf.extend_from_slice(&route_len.to_le_bytes());
-        buf.extend_from_slice(&header_count(encoded.len() + extra.len()).to_le_bytes());
-        buf.extend_from_slice(key.unwrap_or_default());
-        buf.extend_from_slice(value.unwrap_or_default());
-        buf.extend_from_slice(route.unwrap_or_default().as_bytes());
-        buf.extend_from_slice(encoded.bytes);
-        for (name, value) in extra {
-            put_header(buf, name, value);
-        }
+        self.buf.extend_from_slice(&timestamp.unwrap_or(NO_TIMESTAMP).to_le_bytes());
+        put_record_tail(&mut self.buf, key, value, route_len, route.unwrap_or_default(), encoded, extra);
     }
 
     pub fn finish(mut self) -> Vec<u8> {
@@ -554,12 +575,9 @@ impl<'a> ResultReader<'a> {
 /// Reads one output record. With `checked`, names must be UTF-8; without, they are taken
 /// as they are, which only [`OutputIter`] does, over bytes read with `checked` before.
 fn read_output<'a>(c: &mut Cursor<'a>, checked: bool) -> Result<OutputRecord<'a>, WireError> {
-    let fixed = c.take(OUTPUT_FIXED_LEN, "output record header")?;
-    let timestamp = i64::from_le_bytes(fixed[0..8].try_into().unwrap());
-    let key_len = u32::from_le_bytes(fixed[8..12].try_into().unwrap());
-    let value_len = u32::from_le_bytes(fixed[12..16].try_into().unwrap());
-    let route_len = u16::from_le_bytes(fixed[16..18].try_into().unwrap());
-    let headers = u16::from_le_bytes(fixed[18..20].try_into().unwrap());
+    let mut fixed = Fixed(c.take(OUTPUT_FIXED_LEN, "output record header")?);
+    let timestamp = fixed.u64() as i64;
+    let (key_len, value_len, route_len, headers) = (fixed.u32(), fixed.u32(), fixed.u16(), fixed.u16());
     Ok(OutputRecord {
         key: c.optional_bytes(key_len, "key")?,
         value: c.optional_bytes(value_len, "value")?,
