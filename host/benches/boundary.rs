@@ -17,7 +17,7 @@ use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sluice::config::PluginLimits;
 use sluice::plugin::{PluginEngine, PluginInstance};
-use sluice::record::{Header, Record, RecordMeta};
+use sluice::record::{Record, RecordMeta};
 
 /// The allocator the `sluice` binary uses.
 #[global_allocator]
@@ -33,19 +33,18 @@ fn plugin_file(name: &str) -> PathBuf {
 fn records(n: usize, headers: usize) -> (Vec<Record>, Vec<RecordMeta>) {
     let stream: Arc<str> = Arc::from("orders");
     let records = (0..n)
-        .map(|i| Record {
-            key: Some(Bytes::from(format!("customer-{i:07}"))),
-            value: Some(Bytes::from(format!(
-                "{{\"id\":{i:010},\"amount\":1234,\"currency\":\"EUR\",\"note\":\"{}\"}}",
-                "x".repeat(42)
-            ))),
-            headers: (0..headers)
-                .map(|h| Header::new(["trace-id", "content-type"][h % 2], Bytes::from_static(b"0123456789abcdef")))
-                .collect(),
-            timestamp: Some(1_700_000_000_000 + i as i64),
+        .map(|i| {
+            let value =
+                format!("{{\"id\":{i:010},\"amount\":1234,\"currency\":\"EUR\",\"note\":\"{}\"}}", "x".repeat(42));
+            let mut record = Record::new(Some(format!("customer-{i:07}").as_bytes()), Some(value.as_bytes()));
+            for h in 0..headers {
+                record.push_header(["trace-id", "content-type"][h % 2], Bytes::from_static(b"0123456789abcdef"));
+            }
+            record.timestamp = Some(1_700_000_000_000 + i as i64);
+            record
         })
         .collect::<Vec<_>>();
-    assert_eq!(records[0].value.as_ref().unwrap().len(), 100);
+    assert_eq!(records[0].value().unwrap().len(), 100);
     let meta = (0..n).map(|i| RecordMeta { stream: stream.clone(), partition: 0, offset: i as u64 }).collect();
     (records, meta)
 }
@@ -103,7 +102,6 @@ mod typed {
 }
 
 fn typed(c: &mut Criterion) {
-    use bytes::Bytes;
     use typed::{Header as TypedHeader, Input, Outcome};
 
     let bytes = std::fs::read(plugin_file("typed-passthrough")).unwrap();
@@ -119,11 +117,10 @@ fn typed(c: &mut Criterion) {
                     .iter()
                     .zip(&meta)
                     .map(|(r, m)| Input {
-                        key: r.key.as_ref().map(|k| k.to_vec()),
-                        value: r.value.as_ref().map(|v| v.to_vec()),
+                        key: r.key().map(<[u8]>::to_vec),
+                        value: r.value().map(<[u8]>::to_vec),
                         headers: r
-                            .headers
-                            .iter()
+                            .headers()
                             .map(|(name, value)| TypedHeader { name: name.to_owned(), value: value.to_vec() })
                             .collect(),
                         timestamp: r.timestamp,
@@ -139,11 +136,13 @@ fn typed(c: &mut Criterion) {
                         Outcome::Outputs(outputs) => outputs,
                         Outcome::Rejected(_) => unreachable!(),
                     })
-                    .map(|o| Record {
-                        key: o.key.map(Bytes::from),
-                        value: o.value.map(Bytes::from),
-                        headers: o.headers.into_iter().map(|h| Header::new(h.name, h.value)).collect(),
-                        timestamp: o.timestamp,
+                    .map(|o| {
+                        let mut record = Record::new(o.key.as_deref(), o.value.as_deref());
+                        for h in o.headers {
+                            record.push_header(h.name, h.value);
+                        }
+                        record.timestamp = o.timestamp;
+                        record
                     })
                     .collect();
                 assert_eq!(outputs.len(), batch);

@@ -19,12 +19,12 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::config::LineFormat;
-use crate::record::{Header, Record};
+use crate::record::Record;
 
 /// Appends `record` to `out` as one line, newline included.
 pub fn encode(format: LineFormat, record: &Record, out: &mut Vec<u8>) {
     match format {
-        LineFormat::Lines => out.extend_from_slice(record.value.as_deref().unwrap_or_default()),
+        LineFormat::Lines => out.extend_from_slice(record.value().unwrap_or_default()),
         LineFormat::Envelope => {
             serde_json::to_writer(&mut *out, &Envelope::of(record)).expect("serializing to a Vec cannot fail");
         }
@@ -38,12 +38,12 @@ pub fn decode(format: LineFormat, line: Bytes) -> Result<Record, String> {
         LineFormat::Lines => Ok(Record::from_value(line)),
         LineFormat::Envelope => {
             let e: EnvelopeIn = serde_json::from_slice(&line).map_err(|e| format!("not a record envelope: {e}"))?;
-            Ok(Record {
-                key: e.key.map(|b| b.0),
-                value: e.value.map(|b| b.0),
-                headers: e.headers.into_iter().map(|(name, value)| Header::new(name, value.0)).collect(),
-                timestamp: e.timestamp,
-            })
+            let mut record = Record::new(e.key.as_ref().map(|b| &b.0[..]), e.value.as_ref().map(|b| &b.0[..]));
+            for (name, value) in e.headers {
+                record.push_header(name, value.0);
+            }
+            record.timestamp = e.timestamp;
+            Ok(record)
         }
     }
 }
@@ -64,9 +64,9 @@ pub struct Envelope<'a> {
 impl<'a> Envelope<'a> {
     pub fn of(record: &'a Record) -> Self {
         Envelope {
-            key: record.key.as_deref().map(BytesField),
-            value: record.value.as_deref().map(BytesField),
-            headers: record.headers.iter().map(|(name, value)| (name, BytesField(value))).collect(),
+            key: record.key().map(BytesField),
+            value: record.value().map(BytesField),
+            headers: record.headers().map(|(name, value)| (name, BytesField(value))).collect(),
             timestamp: record.timestamp,
         }
     }
@@ -128,12 +128,10 @@ mod tests {
 
     #[test]
     fn envelope_round_trips_text_binary_and_absent_fields() {
-        let record = Record {
-            key: Some(Bytes::from_static(b"k1")),
-            value: Some(Bytes::from_static(&[0xff, 0x00, b'a'])),
-            headers: [Header::new("trace", "abc"), Header::new("trace", "def")].into_iter().collect(),
-            timestamp: Some(1_700_000_000_000),
-        };
+        let mut record = Record::new(Some(b"k1"), Some(&[0xff, 0x00, b'a']));
+        record.push_header("trace", "abc");
+        record.push_header("trace", "def");
+        record.timestamp = Some(1_700_000_000_000);
         let text = line(LineFormat::Envelope, &record);
         assert_eq!(
             text,

@@ -1,114 +1,151 @@
 //! The record as it moves through the host.
 //!
-//! Fields are `Bytes` so that slicing a plugin's result buffer into records, fanning a
-//! record out to several sinks, and copying it into a dead-letter record are reference
-//! count bumps rather than copies.
+//! A record owns one buffer holding its key, value and encoded headers back to back, the
+//! same layout as a record in the plugin batch encoding. Records that come back from a
+//! plugin are slices of the plugin's result, so decoding a batch costs one reference count
+//! per record rather than one per field; fanning a record out to several sinks costs
+//! another, never a copy; and passing a record to the next plugin is one `memcpy`.
 
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use sluice_wire::{Body, Headers};
 
 /// A message: what sources produce, plugins transform and sinks write.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Record {
-    pub key: Option<Bytes>,
-    pub value: Option<Bytes>,
-    pub headers: Headers,
+    /// Key, value and encoded headers, back to back.
+    data: Bytes,
+    key_len: Option<u32>,
+    value_len: Option<u32>,
+    /// How many headers `data` holds after the value (checked when they were decoded).
+    encoded_headers: u16,
+    /// Headers added by the host or a source, after the encoded ones.
+    added_headers: Vec<Header>,
     /// Milliseconds since the Unix epoch.
     pub timestamp: Option<i64>,
 }
 
+fn len_u32(field: &[u8]) -> u32 {
+    u32::try_from(field.len()).expect("record field larger than 4 GiB")
+}
+
 impl Record {
+    /// A record with only a value, sharing the value's buffer.
     pub fn from_value(value: impl Into<Bytes>) -> Self {
-        Record { value: Some(value.into()), ..Record::default() }
-    }
-}
-
-/// A record's headers. Names are text (as in Kafka, NATS and HTTP); values are bytes.
-///
-/// Headers that came back from a plugin stay in the batch encoding, as one slice of the
-/// plugin's result: decoding them into separate values for every record would cost more
-/// than the rest of the record, and most are only ever copied to the next plugin or
-/// written out once. Headers added by the host or a source are kept as values after them.
-#[derive(Clone, Default)]
-pub struct Headers {
-    /// Checked when the result was decoded: lengths fit and names are UTF-8.
-    encoded: Bytes,
-    encoded_count: u16,
-    added: Vec<Header>,
-}
-
-impl Headers {
-    /// Headers still in the batch encoding, already checked by the result decoder.
-    pub(crate) fn from_checked_encoding(encoded: Bytes, count: u16) -> Self {
-        Headers { encoded, encoded_count: count, added: Vec::new() }
+        let data = value.into();
+        Record { value_len: Some(len_u32(&data)), data, ..Record::default() }
     }
 
-    pub fn push(&mut self, name: impl Into<Arc<str>>, value: impl Into<Bytes>) {
-        self.added.push(Header { name: name.into(), value: value.into() });
+    /// A record with a copy of `key` and `value` in one new buffer.
+    pub fn new(key: Option<&[u8]>, value: Option<&[u8]>) -> Self {
+        let mut data = BytesMut::with_capacity(key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
+        data.extend_from_slice(key.unwrap_or_default());
+        data.extend_from_slice(value.unwrap_or_default());
+        Record { data: data.freeze(), key_len: key.map(len_u32), value_len: value.map(len_u32), ..Record::default() }
     }
 
-    pub fn len(&self) -> usize {
-        self.encoded_count as usize + self.added.len()
+    /// A record that shares `buf`, a decoded plugin result, for its contiguous `body`.
+    pub(crate) fn from_shared(buf: &Bytes, body: Body<'_>) -> Self {
+        let bytes = body.bytes().expect("decoded bodies are contiguous");
+        Record {
+            data: buf.slice_ref(bytes),
+            key_len: body.key().map(len_u32),
+            value_len: body.value().map(len_u32),
+            encoded_headers: body.headers().len() as u16,
+            added_headers: Vec::new(),
+            timestamp: None,
+        }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    fn key_end(&self) -> usize {
+        self.key_len.unwrap_or(0) as usize
     }
 
-    /// (name, value) pairs, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.encoded().iter().chain(self.added())
+    fn value_end(&self) -> usize {
+        self.key_end() + self.value_len.unwrap_or(0) as usize
+    }
+
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key_len.map(|_| &self.data[..self.key_end()])
+    }
+
+    pub fn value(&self) -> Option<&[u8]> {
+        self.value_len.map(|_| &self.data[self.key_end()..self.value_end()])
+    }
+
+    /// The value as a `Bytes` sharing this record's buffer.
+    pub fn value_bytes(&self) -> Option<Bytes> {
+        self.value_len.map(|_| self.data.slice(self.key_end()..self.value_end()))
+    }
+
+    /// Headers as (name, value) pairs, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.encoded_headers().iter().chain(self.added_headers())
     }
 
     /// The first header called `name`.
-    pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    /// The headers still in the batch encoding, to copy as they are.
-    pub(crate) fn encoded(&self) -> sluice_wire::Headers<'_> {
-        sluice_wire::Headers::from_encoded(self.encoded_count, &self.encoded)
+    pub fn header_count(&self) -> usize {
+        self.encoded_headers as usize + self.added_headers.len()
     }
 
-    /// The headers added as values, after the encoded ones.
-    pub(crate) fn added(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> {
-        self.added.iter().map(|h| (&*h.name, &h.value[..]))
+    /// Adds a header after the existing ones.
+    pub fn push_header(&mut self, name: impl Into<Arc<str>>, value: impl Into<Bytes>) {
+        self.added_headers.push(Header { name: name.into(), value: value.into() });
+    }
+
+    fn encoded_headers(&self) -> Headers<'_> {
+        Headers::from_encoded(self.encoded_headers, &self.data[self.value_end()..])
+    }
+
+    /// Key, value and encoded headers, for the batch encoding: one copy.
+    pub(crate) fn body(&self) -> Body<'_> {
+        Body::contiguous(self.key(), self.value(), self.encoded_headers(), &self.data)
+    }
+
+    /// The headers added as values, which follow the body's.
+    pub(crate) fn added_headers(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> {
+        self.added_headers.iter().map(|h| (&*h.name, &h.value[..]))
     }
 }
 
-impl FromIterator<Header> for Headers {
-    fn from_iter<I: IntoIterator<Item = Header>>(headers: I) -> Self {
-        Headers { added: headers.into_iter().collect(), ..Headers::default() }
-    }
-}
-
-impl PartialEq for Headers {
+impl PartialEq for Record {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
+        self.key() == other.key()
+            && self.value() == other.value()
+            && self.timestamp == other.timestamp
+            && self.header_count() == other.header_count()
+            && self.headers().eq(other.headers())
     }
 }
 
-impl Eq for Headers {}
+impl Eq for Record {}
 
-impl fmt::Debug for Headers {
+impl fmt::Debug for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter().map(|(n, v)| (n, Bytes::copy_from_slice(v)))).finish()
+        fn text(b: Option<&[u8]>) -> Option<std::borrow::Cow<'_, str>> {
+            b.map(String::from_utf8_lossy)
+        }
+        let headers: Vec<_> = self.headers().map(|(n, v)| (n, String::from_utf8_lossy(v))).collect();
+        f.debug_struct("Record")
+            .field("key", &text(self.key()))
+            .field("value", &text(self.value()))
+            .field("headers", &headers)
+            .field("timestamp", &self.timestamp)
+            .finish()
     }
 }
 
-/// One header, as a value.
+/// One header added as a value.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Header {
-    pub name: Arc<str>,
-    pub value: Bytes,
-}
-
-impl Header {
-    pub fn new(name: impl Into<Arc<str>>, value: impl Into<Bytes>) -> Self {
-        Header { name: name.into(), value: value.into() }
-    }
+struct Header {
+    name: Arc<str>,
+    value: Bytes,
 }
 
 /// Where an input record came from. Plugins see it; sinks do not (outputs are new records).

@@ -126,17 +126,16 @@ impl Router {
     /// The record with headers that say what failed, where, and where it came from.
     fn dead_letter_record(&self, source: &str, meta: &RecordMeta, dead: DeadLetter) -> Record {
         let mut record = dead.record;
-        let headers = &mut record.headers;
-        headers.push("sluice.error", dead.reason);
-        headers.push("sluice.pipeline", self.pipeline.clone());
+        record.push_header("sluice.error", dead.reason);
+        record.push_header("sluice.pipeline", self.pipeline.clone());
         if let Some(plugin) = dead.plugin {
-            headers.push("sluice.plugin", plugin.name.clone());
-            headers.push("sluice.plugin.version", plugin.version.clone());
+            record.push_header("sluice.plugin", plugin.name.clone());
+            record.push_header("sluice.plugin.version", plugin.version.clone());
         }
-        headers.push("sluice.source", source.to_owned());
-        headers.push("sluice.stream", meta.stream.to_string());
-        headers.push("sluice.partition", meta.partition.to_string());
-        headers.push("sluice.offset", meta.offset.to_string());
+        record.push_header("sluice.source", source.to_owned());
+        record.push_header("sluice.stream", meta.stream.to_string());
+        record.push_header("sluice.partition", meta.partition.to_string());
+        record.push_header("sluice.offset", meta.offset.to_string());
         record
     }
 }

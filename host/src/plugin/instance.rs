@@ -17,7 +17,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::bindings::Plugin;
 use super::engine::{CompiledPlugin, EPOCH_TICK};
 use crate::config::PluginLimits;
-use crate::record::{Headers, Record, RecordMeta};
+use crate::record::{Record, RecordMeta};
 
 /// Which plugin, which build, in which pipeline: attached to its logs, metrics and
 /// dead-lettered records.
@@ -168,10 +168,8 @@ impl PluginInstance {
         self.encoder.begin(source);
         for (record, meta) in records {
             self.encoder.push(
-                record.key.as_deref(),
-                record.value.as_deref(),
-                record.headers.encoded(),
-                record.headers.added(),
+                record.body(),
+                record.added_headers(),
                 record.timestamp,
                 &meta.stream,
                 meta.partition,
@@ -233,20 +231,11 @@ fn decode_result(buf: Bytes, count: usize) -> Result<PluginResult, sluice_wire::
             Outcome::Rejected(reason) => result.rejected.push((origin, reason.to_owned())),
             Outcome::Outputs(outputs) => {
                 for out in outputs {
-                    let shared = |slice: &[u8]| buf.slice_ref(slice);
-                    let (count, encoded) = out.headers.encoded();
-                    let record = Record {
-                        key: out.key.map(shared),
-                        value: out.value.map(shared),
-                        // The reader checked the headers; they stay encoded (see `Headers`).
-                        headers: Headers::from_checked_encoding(shared(encoded), count),
-                        timestamp: out.timestamp,
-                    };
-                    result.outputs.push(PluginOutput {
-                        origin,
-                        record,
-                        route: out.route.map(|r| shared(r.as_bytes())),
-                    });
+                    let out = out?;
+                    let mut record = Record::from_shared(&buf, out.body);
+                    record.timestamp = out.timestamp;
+                    let route = out.route.map(|r| buf.slice_ref(r.as_bytes()));
+                    result.outputs.push(PluginOutput { origin, record, route });
                 }
             }
         }

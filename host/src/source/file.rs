@@ -164,7 +164,7 @@ mod tests {
     async fn read_all(source: &mut FileSource) -> Vec<(String, Checkpoint)> {
         let mut out = Vec::new();
         while let Some(i) = source.next().await.unwrap() {
-            out.push((String::from_utf8(i.record.ok().unwrap().value.unwrap().to_vec()).unwrap(), i.checkpoint));
+            out.push((String::from_utf8(i.record.ok().unwrap().value().unwrap().to_vec()).unwrap(), i.checkpoint));
         }
         out
     }
@@ -219,7 +219,7 @@ mod tests {
             })
         };
         let next = tokio::time::timeout(Duration::from_secs(5), s.next()).await.unwrap().unwrap().unwrap();
-        assert_eq!(next.record.ok().unwrap().value.unwrap(), "partial", "a partial line waits for its newline");
+        assert_eq!(next.record.ok().unwrap().value().unwrap(), b"partial", "a partial line waits for its newline");
         appender.await.unwrap();
     }
 }

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::{Incoming, Source};
@@ -62,12 +61,8 @@ impl Source for GeneratorSource {
             tokio::time::sleep_until(self.started + interval.mul_f64(n as f64)).await;
         }
         self.next += 1;
-        let record = Record {
-            key: Some(Bytes::from(n.to_string())),
-            value: Some(Bytes::from(synthetic_value(n))),
-            headers: Default::default(),
-            timestamp: Some(now_millis()),
-        };
+        let mut record = Record::new(Some(n.to_string().as_bytes()), Some(synthetic_value(n).as_bytes()));
+        record.timestamp = Some(now_millis());
         let meta = RecordMeta { stream: self.stream.clone(), partition: 0, offset: n };
         Ok(Some(Incoming { record: Ok(record), meta, checkpoint: n }))
     }

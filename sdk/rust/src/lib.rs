@@ -32,7 +32,7 @@
 
 use std::fmt;
 
-use sluice_wire::{BatchReader, Headers, InputRecord, ResultWriter};
+use sluice_wire::{BatchReader, Body, Headers, InputRecord, ResultWriter};
 
 #[doc(hidden)]
 pub mod bindings {
@@ -144,17 +144,17 @@ pub struct Record<'a> {
 
 impl<'a> Record<'a> {
     pub fn key(&self) -> Option<&'a [u8]> {
-        self.inner.key
+        self.inner.body.key()
     }
     pub fn value(&self) -> Option<&'a [u8]> {
-        self.inner.value
+        self.inner.body.value()
     }
     pub fn headers(&self) -> Headers<'a> {
-        self.inner.headers
+        self.inner.body.headers()
     }
     /// The first header called `name`.
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.inner.headers.get(name)
+        self.inner.body.headers().get(name)
     }
     /// Milliseconds since the Unix epoch, if the source gave one.
     pub fn timestamp(&self) -> Option<i64> {
@@ -241,7 +241,7 @@ pub struct Output<'a> {
 }
 
 impl Output<'_> {
-    /// Emits the input record unchanged.
+    /// Emits the input record unchanged (key, value and headers in one copy).
     pub fn forward(&mut self) {
         self.forward_route(None);
     }
@@ -251,7 +251,7 @@ impl Output<'_> {
     }
     fn forward_route(&mut self, route: Option<&str>) {
         let r = &self.input;
-        self.writer.output(r.key, r.value, r.headers, NO_HEADERS, r.timestamp, route);
+        self.writer.output(r.body, NO_HEADERS, r.timestamp, route);
     }
 
     /// Emits the input record with a new value (key, headers and timestamp kept).
@@ -264,7 +264,7 @@ impl Output<'_> {
     }
     fn value_route(&mut self, value: &[u8], route: Option<&str>) {
         let r = &self.input;
-        self.writer.output(r.key, Some(value), r.headers, NO_HEADERS, r.timestamp, route);
+        self.writer.output(Body::new(r.body.key(), Some(value), r.body.headers()), NO_HEADERS, r.timestamp, route);
     }
 
     /// Emits a record built by the plugin.
@@ -277,7 +277,12 @@ impl Output<'_> {
     }
     fn emit_route(&mut self, r: &OutRecord, route: Option<&str>) {
         let headers = r.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
-        self.writer.output(r.key.as_deref(), r.value.as_deref(), Headers::EMPTY, headers, r.timestamp, route);
+        self.writer.output(
+            Body::new(r.key.as_deref(), r.value.as_deref(), Headers::EMPTY),
+            headers,
+            r.timestamp,
+            route,
+        );
     }
 }
 

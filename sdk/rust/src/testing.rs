@@ -1,6 +1,6 @@
 //! Run a plugin natively, in unit tests, through the same batch encoding the host uses.
 
-use sluice_wire::{BatchWriter, Headers, Outcome, ResultReader};
+use sluice_wire::{BatchWriter, Body, Headers, Outcome, ResultReader};
 
 use crate::{Config, Plugin, process_batch};
 
@@ -51,16 +51,8 @@ pub fn run_with<P: Plugin>(plugin: &mut P, records: &[TestRecord]) -> Result<Vec
     batch.begin("test");
     for (offset, r) in records.iter().enumerate() {
         let headers = r.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
-        batch.push(
-            r.key.as_deref(),
-            r.value.as_deref(),
-            Headers::EMPTY,
-            headers,
-            r.timestamp,
-            "test",
-            0,
-            offset as u64,
-        );
+        let body = Body::new(r.key.as_deref(), r.value.as_deref(), Headers::EMPTY);
+        batch.push(body, headers, r.timestamp, "test", 0, offset as u64);
     }
     let result = process_batch(plugin, batch.finish())?;
     let mut reader = ResultReader::new(&result, records.len() as u32).map_err(|e| e.to_string())?;
@@ -68,17 +60,22 @@ pub fn run_with<P: Plugin>(plugin: &mut P, records: &[TestRecord]) -> Result<Vec
     while let Some(outcome) = reader.next_outcome() {
         outcomes.push(match outcome.map_err(|e| e.to_string())? {
             Outcome::Rejected(reason) => Err(reason.to_owned()),
-            Outcome::Outputs(outputs) => Ok(outputs
-                .map(|o| TestOutput {
-                    record: TestRecord {
-                        key: o.key.map(<[u8]>::to_vec),
-                        value: o.value.map(<[u8]>::to_vec),
-                        headers: o.headers.iter().map(|(n, v)| (n.to_owned(), v.to_vec())).collect(),
-                        timestamp: o.timestamp,
-                    },
-                    route: o.route.map(str::to_owned),
-                })
-                .collect()),
+            Outcome::Outputs(outputs) => {
+                let mut decoded = Vec::new();
+                for output in outputs {
+                    let o = output.map_err(|e| e.to_string())?;
+                    decoded.push(TestOutput {
+                        record: TestRecord {
+                            key: o.body.key().map(<[u8]>::to_vec),
+                            value: o.body.value().map(<[u8]>::to_vec),
+                            headers: o.body.headers().iter().map(|(n, v)| (n.to_owned(), v.to_vec())).collect(),
+                            timestamp: o.timestamp,
+                        },
+                        route: o.route.map(str::to_owned),
+                    });
+                }
+                Ok(decoded)
+            }
         });
     }
     Ok(outcomes)

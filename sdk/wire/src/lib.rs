@@ -16,15 +16,18 @@
 //! ```text
 //! batch        := u32 record-count, u16 source-len, source, input-record*
 //! input-record := u64 offset, u32 partition, i64 timestamp, u32 key-len, u32 value-len,
-//!                 u16 stream-len, u16 header-count, key, value, stream, header*
+//!                 u16 stream-len, u16 header-count, key, value, header*, stream
 //! header       := u16 name-len, name (UTF-8), u32 value-len, value
 //!
 //! result       := u32 record-count, outcome*            (one outcome per input record)
 //! outcome      := u8 0, u32 output-count, output-record*
 //!               | u8 1, u32 reason-len, reason (UTF-8)
 //! output-record:= i64 timestamp, u32 key-len, u32 value-len, u16 route-len,
-//!                 u16 header-count, key, value, route (UTF-8), header*
+//!                 u16 header-count, key, value, header*, route (UTF-8)
 //! ```
+//!
+//! Key, value and headers lie back to back in both records, so that a record passed on
+//! unchanged is copied with one `memcpy` (see [`Body`]).
 //!
 //! `timestamp` is `i64::MIN` when absent, `key-len`/`value-len` are `u32::MAX` when
 //! absent, `route-len` is `u16::MAX` for the pipeline's default route.
@@ -100,6 +103,11 @@ impl<'a> Cursor<'a> {
     fn str(&mut self, len: usize, what: &'static str) -> Result<&'a str, WireError> {
         let at = self.pos;
         let bytes = self.take(len, what)?;
+        // Names are nearly always short and ASCII, which is checked far faster than UTF-8.
+        if bytes.is_ascii() {
+            // SAFETY: ASCII bytes are valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
         std::str::from_utf8(bytes).map_err(|_| WireError { what: "invalid UTF-8", at })
     }
 
@@ -140,6 +148,17 @@ impl Fixed<'_> {
     }
     fn u64(&mut self) -> u64 {
         u64::from_le_bytes(self.next())
+    }
+}
+
+impl<'a> Cursor<'a> {
+    /// Reads key, value and headers, which lie back to back.
+    fn body(&mut self, key_len: u32, value_len: u32, headers: u16, check_names: bool) -> Result<Body<'a>, WireError> {
+        let start = self.pos;
+        let key = self.optional_bytes(key_len, "key")?;
+        let value = self.optional_bytes(value_len, "value")?;
+        let headers = self.headers(headers, check_names)?;
+        Ok(Body { key, value, headers, contiguous: Some(&self.buf[start..self.pos]) })
     }
 }
 
@@ -247,30 +266,74 @@ fn put_header(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
 }
 
 /// What input and output records share after their first fields: key and value lengths,
-/// a name (stream or route) length, the header count, then key, value, name and headers.
-fn put_record_tail<'h, H>(
-    buf: &mut Vec<u8>,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    name_len: u16,
-    name: &str,
-    encoded: Headers<'_>,
-    extra: H,
-) where
+/// a name (stream or route) length, the header count, then key, value, headers and name.
+fn put_record_tail<'h, H>(buf: &mut Vec<u8>, body: Body<'_>, name_len: u16, name: &str, extra: H)
+where
     H: IntoIterator<Item = (&'h str, &'h [u8])>,
     H::IntoIter: ExactSizeIterator,
 {
     let extra = extra.into_iter();
-    buf.extend_from_slice(&len_of(key).to_le_bytes());
-    buf.extend_from_slice(&len_of(value).to_le_bytes());
+    buf.extend_from_slice(&len_of(body.key).to_le_bytes());
+    buf.extend_from_slice(&len_of(body.value).to_le_bytes());
     buf.extend_from_slice(&name_len.to_le_bytes());
-    buf.extend_from_slice(&header_count(encoded.len() + extra.len()).to_le_bytes());
-    buf.extend_from_slice(key.unwrap_or_default());
-    buf.extend_from_slice(value.unwrap_or_default());
-    buf.extend_from_slice(name.as_bytes());
-    buf.extend_from_slice(encoded.bytes);
+    buf.extend_from_slice(&header_count(body.headers.len() + extra.len()).to_le_bytes());
+    match body.contiguous {
+        Some(bytes) => buf.extend_from_slice(bytes),
+        None => {
+            buf.extend_from_slice(body.key.unwrap_or_default());
+            buf.extend_from_slice(body.value.unwrap_or_default());
+            buf.extend_from_slice(body.headers.bytes);
+        }
+    }
     for (name, value) in extra {
         put_header(buf, name, value);
+    }
+    buf.extend_from_slice(name.as_bytes());
+}
+
+/// A record's key, value and encoded headers: the part of a record that plugins pass on
+/// unchanged most often. When the three lie back to back in one buffer, as they do in
+/// every decoded record, writing them out is one copy instead of three.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Body<'a> {
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: Headers<'a>,
+    /// Key, value and headers back to back, when they are.
+    contiguous: Option<&'a [u8]>,
+}
+
+impl<'a> Body<'a> {
+    /// A body from separate parts.
+    pub fn new(key: Option<&'a [u8]>, value: Option<&'a [u8]>, headers: Headers<'a>) -> Self {
+        Body { key, value, headers, contiguous: None }
+    }
+
+    /// A body whose key, value and headers are, in this order, exactly `bytes`.
+    ///
+    /// Checked in debug builds only: this is on the hot path, and a body that breaks the
+    /// rule makes a malformed encoding, which the reader rejects, never undefined behaviour.
+    pub fn contiguous(key: Option<&'a [u8]>, value: Option<&'a [u8]>, headers: Headers<'a>, bytes: &'a [u8]) -> Self {
+        debug_assert_eq!(
+            key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers.bytes.len(),
+            bytes.len(),
+            "a contiguous body must be exactly its key, value and headers"
+        );
+        Body { key, value, headers, contiguous: Some(bytes) }
+    }
+
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.key
+    }
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.value
+    }
+    pub fn headers(&self) -> Headers<'a> {
+        self.headers
+    }
+    /// Key, value and headers as one slice, if they lie back to back.
+    pub fn bytes(&self) -> Option<&'a [u8]> {
+        self.contiguous
     }
 }
 
@@ -284,9 +347,7 @@ fn header_count(n: usize) -> u16 {
 /// One input record as a plugin sees it, borrowed from the batch buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InputRecord<'a> {
-    pub key: Option<&'a [u8]>,
-    pub value: Option<&'a [u8]>,
-    pub headers: Headers<'a>,
+    pub body: Body<'a>,
     /// Milliseconds since the Unix epoch.
     pub timestamp: Option<i64>,
     /// Topic, stream, subject or file the record came from.
@@ -317,14 +378,11 @@ impl BatchWriter {
         self.buf.reserve(additional);
     }
 
-    /// Appends a record. Its headers are `encoded` (copied as they are) followed by
-    /// `extra`, which must report its exact length, as slice and `Vec` iterators do.
-    #[allow(clippy::too_many_arguments)]
+    /// Appends a record. Its headers are those of `body` followed by `extra`, which must
+    /// report its exact length, as slice and `Vec` iterators do.
     pub fn push<'h, H>(
         &mut self,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        encoded: Headers<'_>,
+        body: Body<'_>,
         extra: H,
         timestamp: Option<i64>,
         stream: &str,
@@ -339,7 +397,7 @@ impl BatchWriter {
         buf.extend_from_slice(&partition.to_le_bytes());
         buf.extend_from_slice(&timestamp.unwrap_or(NO_TIMESTAMP).to_le_bytes());
         let stream_len = u16::try_from(stream.len()).expect("stream name longer than 64 KiB");
-        put_record_tail(buf, key, value, stream_len, stream, encoded, extra);
+        put_record_tail(buf, body, stream_len, stream, extra);
         self.count += 1;
     }
 
@@ -383,10 +441,8 @@ impl<'a> BatchReader<'a> {
         let (offset, partition, timestamp) = (fixed.u64(), fixed.u32(), fixed.u64() as i64);
         let (key_len, value_len, stream_len, headers) = (fixed.u32(), fixed.u32(), fixed.u16(), fixed.u16());
         Ok(InputRecord {
-            key: c.optional_bytes(key_len, "key")?,
-            value: c.optional_bytes(value_len, "value")?,
+            body: c.body(key_len, value_len, headers, false)?,
             stream: c.str(stream_len as usize, "stream name")?,
-            headers: c.headers(headers, false)?,
             timestamp: timestamp_from(timestamp),
             partition,
             offset,
@@ -418,9 +474,7 @@ impl<'a> Iterator for BatchReader<'a> {
 /// One output record as the host reads it back, borrowed from the result buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutputRecord<'a> {
-    pub key: Option<&'a [u8]>,
-    pub value: Option<&'a [u8]>,
-    pub headers: Headers<'a>,
+    pub body: Body<'a>,
     pub timestamp: Option<i64>,
     /// `None` sends the record down the pipeline's default route.
     pub route: Option<&'a str>,
@@ -475,18 +529,10 @@ impl ResultWriter {
         self.outcomes += 1;
     }
 
-    /// Appends an output to the open outcome. Its headers are `encoded` (copied as they
-    /// are, typically from the input record) followed by `extra`, which must report its
-    /// exact length.
-    pub fn output<'h, H>(
-        &mut self,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        encoded: Headers<'_>,
-        extra: H,
-        timestamp: Option<i64>,
-        route: Option<&str>,
-    ) where
+    /// Appends an output to the open outcome. Its headers are those of `body` followed
+    /// by `extra`, which must report its exact length.
+    pub fn output<'h, H>(&mut self, body: Body<'_>, extra: H, timestamp: Option<i64>, route: Option<&str>)
+    where
         H: IntoIterator<Item = (&'h str, &'h [u8])>,
         H::IntoIter: ExactSizeIterator,
     {
@@ -499,7 +545,7 @@ impl ResultWriter {
             }
         };
         self.buf.extend_from_slice(&timestamp.unwrap_or(NO_TIMESTAMP).to_le_bytes());
-        put_record_tail(&mut self.buf, key, value, route_len, route.unwrap_or_default(), encoded, extra);
+        put_record_tail(&mut self.buf, body, route_len, route.unwrap_or_default(), extra);
     }
 
     pub fn finish(mut self) -> Vec<u8> {
@@ -510,16 +556,19 @@ impl ResultWriter {
 }
 
 /// What a plugin decided for one input record.
-pub enum Outcome<'a> {
-    Outputs(OutputIter<'a>),
+pub enum Outcome<'r, 'a> {
+    Outputs(OutputIter<'r, 'a>),
     Rejected(&'a str),
 }
 
-/// Decodes a plugin's result. The host treats the buffer as untrusted: every length is
-/// checked and every name must be UTF-8.
+/// Decodes a plugin's result in one pass. The host treats the buffer as untrusted: every
+/// length is checked and every name must be UTF-8; any error fails the whole result.
 pub struct ResultReader<'a> {
     cursor: Cursor<'a>,
+    /// Outcomes not yet read.
     left: u32,
+    /// Outputs of the current outcome not yet read.
+    pending: u32,
 }
 
 impl<'a> ResultReader<'a> {
@@ -530,94 +579,94 @@ impl<'a> ResultReader<'a> {
         if count != expected {
             return Err(cursor.err("outcome count differs from the input record count"));
         }
-        Ok(ResultReader { cursor, left: count })
+        Ok(ResultReader { cursor, left: count, pending: 0 })
     }
 
-    /// The next input record's outcome. Its outputs must be consumed before the next call.
-    pub fn next_outcome(&mut self) -> Option<Result<Outcome<'a>, WireError>> {
+    /// The next input record's outcome. Outputs the caller left unread are skipped (and
+    /// still checked).
+    pub fn next_outcome(&mut self) -> Option<Result<Outcome<'_, 'a>, WireError>> {
+        match self.read_tag() {
+            Ok(None) => None,
+            Ok(Some(None)) => Some(Ok(Outcome::Outputs(OutputIter { reader: self }))),
+            Ok(Some(Some(reason))) => Some(Ok(Outcome::Rejected(reason))),
+            Err(e) => {
+                self.fail();
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Stops reading after an error: the whole result is unusable.
+    fn fail(&mut self) {
+        self.left = 0;
+        self.pending = 0;
+        self.cursor.pos = self.cursor.buf.len();
+    }
+
+    /// Reads up to the next outcome's body: `None` at the end, `Some(None)` for outputs
+    /// (their count now `pending`), `Some(Some(reason))` for a rejection.
+    #[allow(clippy::type_complexity)]
+    fn read_tag(&mut self) -> Result<Option<Option<&'a str>>, WireError> {
+        while self.pending > 0 {
+            self.pending -= 1;
+            read_output(&mut self.cursor)?;
+        }
         if self.left == 0 {
-            return if self.cursor.pos == self.cursor.buf.len() {
-                None
-            } else {
-                Some(Err(self.cursor.err("trailing bytes after the last outcome")))
+            return match self.cursor.pos == self.cursor.buf.len() {
+                true => Ok(None),
+                false => Err(self.cursor.err("trailing bytes after the last outcome")),
             };
         }
         self.left -= 1;
-        let outcome = self.read_outcome();
-        if outcome.is_err() {
-            self.left = 0;
-            self.cursor.pos = self.cursor.buf.len();
-        }
-        Some(outcome)
-    }
-
-    fn read_outcome(&mut self) -> Result<Outcome<'a>, WireError> {
         let c = &mut self.cursor;
         match c.u8("outcome tag")? {
             OUTCOME_OUTPUTS => {
-                let count = c.u32("output count")?;
-                let start = c.clone();
-                // Validate now, so that iterating the outputs cannot fail halfway.
-                for _ in 0..count {
-                    read_output(c, true)?;
-                }
-                Ok(Outcome::Outputs(OutputIter { cursor: start, left: count }))
+                self.pending = c.u32("output count")?;
+                Ok(Some(None))
             }
             OUTCOME_REJECTED => {
                 let len = c.u32("reason length")?;
-                Ok(Outcome::Rejected(c.str(len as usize, "rejection reason")?))
+                Ok(Some(Some(c.str(len as usize, "rejection reason")?)))
             }
             _ => Err(c.err("unknown outcome tag")),
         }
     }
 }
 
-/// Reads one output record. With `checked`, names must be UTF-8; without, they are taken
-/// as they are, which only [`OutputIter`] does, over bytes read with `checked` before.
-fn read_output<'a>(c: &mut Cursor<'a>, checked: bool) -> Result<OutputRecord<'a>, WireError> {
+fn read_output<'a>(c: &mut Cursor<'a>) -> Result<OutputRecord<'a>, WireError> {
     let mut fixed = Fixed(c.take(OUTPUT_FIXED_LEN, "output record header")?);
     let timestamp = fixed.u64() as i64;
     let (key_len, value_len, route_len, headers) = (fixed.u32(), fixed.u32(), fixed.u16(), fixed.u16());
-    Ok(OutputRecord {
-        key: c.optional_bytes(key_len, "key")?,
-        value: c.optional_bytes(value_len, "value")?,
-        route: match route_len {
-            DEFAULT_ROUTE => None,
-            len if checked => Some(c.str(len as usize, "route name")?),
-            len => {
-                let bytes = c.take(len as usize, "route name")?;
-                // SAFETY: `checked` is false only in `OutputIter`, which walks bytes that
-                // `ResultReader::read_outcome` already read with `checked`, so this exact
-                // slice was validated as UTF-8, and the buffer is borrowed immutably.
-                Some(unsafe { std::str::from_utf8_unchecked(bytes) })
-            }
-        },
-        headers: c.headers(headers, checked)?,
-        timestamp: timestamp_from(timestamp),
-    })
+    let body = c.body(key_len, value_len, headers, true)?;
+    let route = match route_len {
+        DEFAULT_ROUTE => None,
+        len => Some(c.str(len as usize, "route name")?),
+    };
+    Ok(OutputRecord { body, route, timestamp: timestamp_from(timestamp) })
 }
 
-/// The outputs of one input record, already validated by [`ResultReader`].
-pub struct OutputIter<'a> {
-    cursor: Cursor<'a>,
-    left: u32,
+/// The outputs of one input record, read as they are iterated.
+pub struct OutputIter<'r, 'a> {
+    reader: &'r mut ResultReader<'a>,
 }
 
-impl<'a> Iterator for OutputIter<'a> {
-    type Item = OutputRecord<'a>;
-    fn next(&mut self) -> Option<OutputRecord<'a>> {
-        if self.left == 0 {
+impl<'a> Iterator for OutputIter<'_, 'a> {
+    type Item = Result<OutputRecord<'a>, WireError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.reader.pending == 0 {
             return None;
         }
-        self.left -= 1;
-        Some(read_output(&mut self.cursor, false).expect("outputs were validated by ResultReader"))
+        self.reader.pending -= 1;
+        let output = read_output(&mut self.reader.cursor);
+        if output.is_err() {
+            self.reader.fail();
+        }
+        Some(output)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left as usize, Some(self.left as usize))
+        (0, Some(self.reader.pending as usize))
     }
 }
-
-impl ExactSizeIterator for OutputIter<'_> {}
 
 #[cfg(test)]
 mod tests {
@@ -626,17 +675,9 @@ mod tests {
     fn sample_batch() -> Vec<u8> {
         let mut w = BatchWriter::default();
         w.begin("orders");
-        w.push(
-            Some(b"k1"),
-            Some(b"{\"a\":1}"),
-            Headers::EMPTY,
-            [("trace", &b"t1"[..]), ("x", &b""[..])],
-            Some(1700),
-            "topic-a",
-            3,
-            42,
-        );
-        w.push(None, None, Headers::EMPTY, std::iter::empty(), None, "", 0, u64::MAX);
+        let body = Body::new(Some(b"k1"), Some(b"{\"a\":1}"), Headers::EMPTY);
+        w.push(body, [("trace", &b"t1"[..]), ("x", &b""[..])], Some(1700), "topic-a", 3, 42);
+        w.push(Body::new(None, None, Headers::EMPTY), [], None, "", 0, u64::MAX);
         w.finish().to_vec()
     }
 
@@ -647,25 +688,60 @@ mod tests {
         assert_eq!(reader.source(), "orders");
         assert_eq!(reader.record_count(), 2);
         let records: Vec<_> = reader.collect::<Result<_, _>>().unwrap();
-        let first = &records[0];
-        assert_eq!(first.key, Some(&b"k1"[..]));
-        assert_eq!(first.value, Some(&b"{\"a\":1}"[..]));
-        assert_eq!(first.headers.iter().collect::<Vec<_>>(), vec![("trace", &b"t1"[..]), ("x", &b""[..])]);
-        assert_eq!(first.headers.get("trace"), Some(&b"t1"[..]));
-        assert_eq!((first.timestamp, first.stream, first.partition, first.offset), (Some(1700), "topic-a", 3, 42));
+        let first = records[0].body;
+        assert_eq!(first.key(), Some(&b"k1"[..]));
+        assert_eq!(first.value(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(first.headers().iter().collect::<Vec<_>>(), vec![("trace", &b"t1"[..]), ("x", &b""[..])]);
+        assert_eq!(first.headers().get("trace"), Some(&b"t1"[..]));
+        let r = &records[0];
+        assert_eq!((r.timestamp, r.stream, r.partition, r.offset), (Some(1700), "topic-a", 3, 42));
         let second = &records[1];
-        assert_eq!((second.key, second.value, second.timestamp, second.offset), (None, None, None, u64::MAX));
-        assert!(second.headers.is_empty());
+        assert_eq!(
+            (second.body.key(), second.body.value(), second.timestamp, second.offset),
+            (None, None, None, u64::MAX)
+        );
+        assert!(second.body.headers().is_empty());
     }
 
     #[test]
     fn an_empty_value_is_not_an_absent_value() {
         let mut w = BatchWriter::default();
         w.begin("s");
-        w.push(Some(b""), Some(b""), Headers::EMPTY, std::iter::empty(), None, "", 0, 0);
+        w.push(Body::new(Some(b""), Some(b""), Headers::EMPTY), [], None, "", 0, 0);
         let buf = w.finish().to_vec();
         let record = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
-        assert_eq!((record.key, record.value), (Some(&b""[..]), Some(&b""[..])));
+        assert_eq!((record.body.key(), record.body.value()), (Some(&b""[..]), Some(&b""[..])));
+    }
+
+    #[test]
+    fn a_decoded_body_is_contiguous_and_forwards_as_one_copy() {
+        let buf = sample_batch();
+        let record = BatchReader::new(&buf).unwrap().next().unwrap().unwrap();
+        let bytes = record.body.bytes().expect("decoded bodies are contiguous");
+        assert!(bytes.starts_with(b"k1{\"a\":1}"));
+        let mut w = ResultWriter::with_capacity(64);
+        w.begin_outputs();
+        w.output(record.body, [], record.timestamp, Some("r"));
+        let result = w.finish();
+        let mut reader = ResultReader::new(&result, 1).unwrap();
+        let Some(Ok(Outcome::Outputs(mut outputs))) = reader.next_outcome() else { panic!("expected outputs") };
+        let out = outputs.next().unwrap().unwrap();
+        assert_eq!(out.body.bytes(), Some(bytes));
+        assert_eq!((out.body.key(), out.route, out.timestamp), (Some(&b"k1"[..]), Some("r"), Some(1700)));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "a contiguous body must be exactly its key, value and headers")]
+    fn a_contiguous_body_must_add_up() {
+        Body::contiguous(Some(b"k"), Some(b"v"), Headers::EMPTY, b"kv!");
+    }
+
+    #[test]
+    fn header_names_that_are_not_utf8_end_iteration_instead_of_panicking() {
+        // name-len 1, name 0xff, value-len 0; then a valid header that is never reached.
+        let encoded = [1, 0, 0xff, 0, 0, 0, 0, 1, 0, b'a', 0, 0, 0, 0];
+        assert_eq!(Headers::from_encoded(2, &encoded).iter().count(), 0);
     }
 
     #[test]
@@ -683,12 +759,13 @@ mod tests {
     fn sample_result() -> Vec<u8> {
         let buf = sample_batch();
         let input: Vec<_> = BatchReader::new(&buf).unwrap().map(Result::unwrap).collect();
+        let first = input[0].body;
         let mut w = ResultWriter::with_capacity(64);
         w.begin_outputs();
-        w.output(input[0].key, Some(b"A"), input[0].headers, [("added", &b"1"[..])], input[0].timestamp, None);
-        w.output(None, Some(b"B"), Headers::EMPTY, [("h", &b"v"[..])], None, Some("audit"));
+        w.output(Body::new(first.key(), Some(b"A"), first.headers()), [("added", &b"1"[..])], input[0].timestamp, None);
+        w.output(Body::new(None, Some(b"B"), Headers::EMPTY), [("h", &b"v"[..])], None, Some("audit"));
         w.begin_outputs();
-        w.output(None, Some(b"discarded"), Headers::EMPTY, std::iter::empty(), None, None);
+        w.output(Body::new(None, Some(b"discarded"), Headers::EMPTY), [], None, None);
         w.abandon_outputs();
         w.reject("not JSON");
         w.finish()
@@ -699,18 +776,28 @@ mod tests {
         let buf = sample_result();
         let mut reader = ResultReader::new(&buf, 2).unwrap();
         let Some(Ok(Outcome::Outputs(outputs))) = reader.next_outcome() else { panic!("expected outputs") };
-        let outputs: Vec<_> = outputs.collect();
+        let outputs: Vec<_> = outputs.collect::<Result<_, _>>().unwrap();
         assert_eq!(outputs.len(), 2);
-        assert_eq!((outputs[0].key, outputs[0].value, outputs[0].route), (Some(&b"k1"[..]), Some(&b"A"[..]), None));
+        let (a, b) = (outputs[0].body, outputs[1].body);
+        assert_eq!((a.key(), a.value(), outputs[0].route), (Some(&b"k1"[..]), Some(&b"A"[..]), None));
         assert_eq!(
-            outputs[0].headers.iter().collect::<Vec<_>>(),
+            a.headers().iter().collect::<Vec<_>>(),
             vec![("trace", &b"t1"[..]), ("x", &b""[..]), ("added", &b"1"[..])]
         );
         assert_eq!(outputs[0].timestamp, Some(1700));
-        assert_eq!((outputs[1].value, outputs[1].route), (Some(&b"B"[..]), Some("audit")));
-        assert_eq!(outputs[1].headers.iter().collect::<Vec<_>>(), vec![("h", &b"v"[..])]);
+        assert_eq!((b.value(), outputs[1].route), (Some(&b"B"[..]), Some("audit")));
+        assert_eq!(b.headers().iter().collect::<Vec<_>>(), vec![("h", &b"v"[..])]);
         let Some(Ok(Outcome::Rejected(reason))) = reader.next_outcome() else { panic!("expected a rejection") };
         assert_eq!(reason, "not JSON");
+        assert!(reader.next_outcome().is_none());
+    }
+
+    #[test]
+    fn outputs_left_unread_are_skipped() {
+        let buf = sample_result();
+        let mut reader = ResultReader::new(&buf, 2).unwrap();
+        assert!(matches!(reader.next_outcome(), Some(Ok(Outcome::Outputs(_)))));
+        assert!(matches!(reader.next_outcome(), Some(Ok(Outcome::Rejected("not JSON")))));
         assert!(reader.next_outcome().is_none());
     }
 
@@ -728,7 +815,10 @@ mod tests {
             let mut outputs = 0;
             while let Some(outcome) = reader.next_outcome() {
                 if let Outcome::Outputs(it) = outcome? {
-                    outputs += it.count();
+                    for output in it {
+                        output?;
+                        outputs += 1;
+                    }
                 }
             }
             Ok(outputs)
