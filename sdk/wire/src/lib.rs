@@ -6,9 +6,9 @@
 //! the Rust SDK does the mirror image with [`BatchReader`] and [`ResultWriter`].
 //!
 //! Why bytes and not a typed `list<record>`: the canonical ABI lowers every field of a
-//! typed record with its own guest `realloc` and copy, which measured 0.6–1.6 µs per
-//! record. One buffer costs one `realloc` and one `memcpy` per batch, and both sides read
-//! fields in place. The numbers are in `BENCHMARKS.md`.
+//! typed record with its own guest `realloc` and copy, which measured 16 times slower for
+//! records with two headers. One buffer costs one copy each way per batch, and both sides
+//! read fields in place. The numbers are in `BENCHMARKS.md`.
 //!
 //! All integers are little-endian and unaligned. Lengths use sentinel values for
 //! "absent" so that an optional field costs no extra tag byte:
