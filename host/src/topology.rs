@@ -81,27 +81,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         pipelines.push((name.clone(), pipeline, stats, batches_tx));
     }
 
+    // Sources open before sinks: a missing input file must not leave empty outputs behind.
+    let mut opened = Vec::new();
+    for (name, pipeline, stats, batches_tx) in pipelines {
+        let source =
+            open_source(&config, &pipeline.source).await.with_context(|| format!("source `{}`", pipeline.source))?;
+        opened.push((name, pipeline, stats, batches_tx, source));
+    }
     let mut sink_tasks = JoinSet::new();
     for ((name, sink_config), inbox) in config.sinks.iter().zip(inboxes) {
         spawn_sink(&mut sink_tasks, name, sink_config, inbox).await.with_context(|| format!("sink `{name}`"))?;
     }
     let mut sources = JoinSet::new();
     let mut all_stats = Vec::new();
-    for (name, pipeline, stats, batches_tx) in pipelines {
+    for (name, pipeline, stats, batches_tx, source) in opened {
         let settings = BatchSettings { size: pipeline.batch_size, wait: pipeline.batch_wait };
-        let source_config = &config.sources[&pipeline.source];
-        spawn_source(
-            &mut sources,
-            &config,
-            &pipeline.source,
-            source_config,
-            settings,
-            batches_tx,
-            shutdown.clone(),
-            stats.clone(),
-        )
-        .await
-        .with_context(|| format!("source `{}`", pipeline.source))?;
+        let label: Arc<str> = Arc::from(pipeline.source.as_str());
+        source.spawn(&mut sources, label, settings, batches_tx, shutdown.clone(), stats.clone());
         all_stats.push((name, stats));
     }
     let _watch = directory.watch()?;
@@ -196,38 +192,41 @@ async fn start_pipeline_thread(
     Ok(thread)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn spawn_source(
-    tasks: &mut JoinSet<anyhow::Result<()>>,
-    config: &Config,
-    name: &str,
-    source: &SourceConfig,
-    settings: BatchSettings,
-    downstream: mpsc::Sender<Batch>,
-    shutdown: CancellationToken,
-    stats: Arc<PipelineStats>,
-) -> anyhow::Result<()> {
-    let label: Arc<str> = Arc::from(name);
-    match source {
-        SourceConfig::File { path, format, follow } => {
-            let s = FileSource::open(name, path, *format, *follow, &config.host.data_dir).await?;
-            tasks.spawn(source::driver::run(s, label, settings, downstream, shutdown, stats));
-        }
-        SourceConfig::Stdin { format } => {
-            tasks.spawn(source::driver::run(StdinSource::new(*format), label, settings, downstream, shutdown, stats));
-        }
-        SourceConfig::Generator { count, rate } => {
-            tasks.spawn(source::driver::run(
-                GeneratorSource::new(name, *count, *rate),
-                label,
-                settings,
-                downstream,
-                shutdown,
-                stats,
-            ));
-        }
+/// A source connector, opened but not yet read.
+enum OpenedSource {
+    File(FileSource),
+    Stdin(StdinSource),
+    Generator(GeneratorSource),
+}
+
+impl OpenedSource {
+    /// Starts the source's driver: from here on it is read.
+    fn spawn(
+        self,
+        tasks: &mut JoinSet<anyhow::Result<()>>,
+        name: Arc<str>,
+        settings: BatchSettings,
+        downstream: mpsc::Sender<Batch>,
+        shutdown: CancellationToken,
+        stats: Arc<PipelineStats>,
+    ) {
+        use source::driver::run;
+        match self {
+            OpenedSource::File(s) => tasks.spawn(run(s, name, settings, downstream, shutdown, stats)),
+            OpenedSource::Stdin(s) => tasks.spawn(run(s, name, settings, downstream, shutdown, stats)),
+            OpenedSource::Generator(s) => tasks.spawn(run(s, name, settings, downstream, shutdown, stats)),
+        };
     }
-    Ok(())
+}
+
+async fn open_source(config: &Config, name: &str) -> anyhow::Result<OpenedSource> {
+    Ok(match &config.sources[name] {
+        SourceConfig::File { path, format, follow } => {
+            OpenedSource::File(FileSource::open(name, path, *format, *follow, &config.host.data_dir).await?)
+        }
+        SourceConfig::Stdin { format } => OpenedSource::Stdin(StdinSource::new(*format)),
+        SourceConfig::Generator { count, rate } => OpenedSource::Generator(GeneratorSource::new(name, *count, *rate)),
+    })
 }
 
 async fn spawn_sink(

@@ -9,4 +9,5 @@ mod delivery;
 mod hot_swap;
 mod plugin_cli;
 mod plugin_failures;
+mod plugin_metrics;
 mod routing;

@@ -140,3 +140,43 @@ fn an_unknown_route_dead_letters_the_record_with_the_reason() {
     );
     assert!(scratch.read_envelopes("out/out.jsonl").is_empty());
 }
+
+#[test]
+fn a_line_the_source_cannot_decode_is_dead_lettered_with_the_raw_bytes() {
+    let scratch = Scratch::with_plugins(&["passthrough"]);
+    scratch
+        .write("input.jsonl", "{\"value\":\"good\"}\n{\"valeu\":\"typo\"}\n{\"key\":\"k\",\"value\":\"also good\"}\n");
+    scratch.config(
+        r#"
+        [sources.input]
+        type = "file"
+        path = "input.jsonl"
+        format = "envelope"
+        [sinks.out]
+        type = "file"
+        path = "out/out.jsonl"
+        [sinks.dlq]
+        type = "file"
+        path = "out/dlq.jsonl"
+        [pipelines.main]
+        source = "input"
+        plugins = [{ name = "passthrough" }]
+        routes = { out = ["out"] }
+        default_route = "out"
+        dead_letter = "dlq"
+        "#,
+    );
+    let output = scratch.run_to_end();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let out: Vec<_> = scratch.read_envelopes("out/out.jsonl").iter().map(|e| value_of(e).to_owned()).collect();
+    assert_eq!(out, ["good", "also good"]);
+    let dead = scratch.read_envelopes("out/dlq.jsonl");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(value_of(&dead[0]), "{\"valeu\":\"typo\"}");
+    let reason = header(&dead[0], "sluice.error").unwrap();
+    assert!(
+        reason.starts_with("source could not decode the record: not a record envelope: unknown field `valeu`"),
+        "{reason}"
+    );
+    assert_eq!(header(&dead[0], "sluice.plugin"), None);
+}

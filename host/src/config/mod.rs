@@ -279,6 +279,12 @@ impl Config {
                 return Err((format!("sources.{name}.rate"), "must be a positive number of records per second".into()));
             }
         }
+        if self.host.status_interval.is_zero() {
+            return Err(("host.status_interval".into(), "must be longer than zero".into()));
+        }
+        if self.host.plugin_limits.batch_timeout.is_zero() {
+            return Err(("host.plugin_limits.batch_timeout".into(), "must be longer than zero".into()));
+        }
         if self.host.plugin_limits.memory < ByteSize::mib(1) {
             return Err(("host.plugin_limits.memory".into(), "must be at least 1 MiB".into()));
         }
@@ -469,6 +475,8 @@ batch_wait = "50ms"
     fn out_of_range_values_are_refused() {
         let err = error_of(&VALID.replace("batch_size = 100", "batch_size = 0"));
         assert_eq!(err, "/etc/sluice/sluice.toml: pipelines.main.batch_size: must be between 1 and 100000");
+        let err = error_of(&VALID.replace("batch_timeout = \"2s\"", "batch_timeout = \"0s\""));
+        assert_eq!(err, "/etc/sluice/sluice.toml: host.plugin_limits.batch_timeout: must be longer than zero");
         let err = error_of(&VALID.replace("rate = 100.0", "rate = -1.0"));
         assert_eq!(err, "/etc/sluice/sluice.toml: sources.gen.rate: must be a positive number of records per second");
         let err = error_of(&VALID.replace("{ name = \"json-validate\" }", "{ name = \"../x\" }"));
