@@ -75,19 +75,9 @@ impl Record {
         self.value_len.map(|_| &self.data[self.key_end()..self.value_end()])
     }
 
-    /// The value as a `Bytes` sharing this record's buffer.
-    pub fn value_bytes(&self) -> Option<Bytes> {
-        self.value_len.map(|_| self.data.slice(self.key_end()..self.value_end()))
-    }
-
     /// Headers as (name, value) pairs, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.encoded_headers().iter().chain(self.added_headers())
-    }
-
-    /// The first header called `name`.
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     pub fn header_count(&self) -> usize {

@@ -30,6 +30,14 @@ impl PipelineStats {
     }
 }
 
+/// Logs each pipeline's totals, once it has stopped.
+pub fn log_totals(pipelines: &[(String, Arc<PipelineStats>)]) {
+    for (name, stats) in pipelines {
+        let [records_in, records_out, dead_lettered, dropped, batches_acked] = stats.snapshot();
+        tracing::info!(pipeline = %name, records_in, records_out, dead_lettered, dropped, batches_acked, "pipeline finished");
+    }
+}
+
 /// Logs one line per pipeline every `interval` until the pipelines are gone.
 pub async fn report(pipelines: Vec<(String, Arc<PipelineStats>)>, interval: Duration) {
     let mut previous: Vec<[u64; 5]> = pipelines.iter().map(|(_, s)| s.snapshot()).collect();

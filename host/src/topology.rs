@@ -103,7 +103,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let _watch = directory.watch()?;
     // The routers hold the only senders now, so sinks stop once every pipeline has.
     drop(sinks);
-    let reporter = tokio::spawn(status::report(all_stats, config.host.status_interval));
+    let reporter = tokio::spawn(status::report(all_stats.clone(), config.host.status_interval));
     tracing::info!(pipelines = config.pipelines.len(), "sluice is running");
 
     let mut failure = None;
@@ -131,6 +131,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         result.context("a sink task panicked")?;
     }
     reporter.abort();
+    status::log_totals(&all_stats);
     match failure {
         Some(e) => Err(e),
         None => Ok(()),

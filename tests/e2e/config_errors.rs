@@ -105,5 +105,8 @@ fn a_missing_input_file_is_named_and_no_output_is_created() {
     let scratch = Scratch::with_plugins(&["json-validate", "router"]);
     scratch.config(CONFIG);
     let stderr = run_failing(&scratch);
-    assert!(stderr.contains(&format!("error: source `input`: cannot open {}", scratch.path("input.jsonl").display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: source `input`: cannot open {}", scratch.path("input.jsonl").display())),
+        "{stderr}"
+    );
 }

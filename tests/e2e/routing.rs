@@ -180,3 +180,32 @@ fn a_line_the_source_cannot_decode_is_dead_lettered_with_the_raw_bytes() {
     );
     assert_eq!(header(&dead[0], "sluice.plugin"), None);
 }
+
+#[test]
+fn the_totals_logged_at_the_end_match_what_the_sinks_received() {
+    let scratch = Scratch::with_plugins(&["json-validate", "router"]);
+    let n = 1000;
+    scratch.write("input.jsonl", events(n, 13));
+    scratch.config(CONFIG);
+    let mut command = sluice();
+    command.args(["--log-format", "json", "run", "-c"]).arg(scratch.path("sluice.toml"));
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let log = String::from_utf8(output.stderr).unwrap();
+    let totals: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "pipeline finished")
+        .unwrap_or_else(|| panic!("no totals in the log:\n{log}"));
+    let written: usize = ["all", "errors", "warn-a", "warn-b"]
+        .iter()
+        .map(|s| scratch.read_envelopes(&format!("out/{s}.jsonl")).len())
+        .sum();
+    let dead = scratch.read_envelopes("out/dlq.jsonl").len();
+    assert_eq!(totals["pipeline"], "main");
+    assert_eq!(totals["records_in"], n);
+    assert_eq!(totals["records_out"], written);
+    assert_eq!(totals["dead_lettered"], dead);
+    assert_eq!(totals["dropped"], 0);
+    assert!(totals["batches_acked"].as_u64().unwrap() >= n / 64, "{totals}");
+}

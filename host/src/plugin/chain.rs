@@ -137,14 +137,9 @@ impl Chain {
         for origin in dead_inputs {
             produced[origin] = true;
         }
-        result.dropped = inputs - produced.iter().filter(|&&p| p).count().min(inputs);
+        result.dropped = inputs - produced.iter().filter(|&&p| p).count();
         result.outputs = stage;
         result
-    }
-
-    /// The versions now running, for logs and tests.
-    pub fn versions(&self) -> Vec<(String, String)> {
-        self.slots.iter().map(|s| (s.version.name.clone(), s.version.version.clone())).collect()
     }
 }
 

@@ -59,10 +59,13 @@ pub async fn run<S: Source>(
             biased;
             Some(seq) = completed.recv() => {
                 let mut checkpoint = tracker.completed(seq);
+                let mut acked = 1;
                 // Coalesce whatever else completed meanwhile into one commit.
                 while let Ok(seq) = completed.try_recv() {
                     checkpoint = tracker.completed(seq).or(checkpoint);
+                    acked += 1;
                 }
+                PipelineStats::add(&stats.batches_acked, acked);
                 if let Some(checkpoint) = checkpoint {
                     source.commit(checkpoint).await.with_context(|| format!("source `{name}`: commit failed"))?;
                 }

@@ -63,8 +63,7 @@ impl FileSource {
         follow: bool,
         data_dir: &Path,
     ) -> anyhow::Result<Self> {
-        let mut file =
-            File::open(path).await.with_context(|| format!("cannot open {}", path.display()))?;
+        let mut file = File::open(path).await.with_context(|| format!("cannot open {}", path.display()))?;
         let meta = file.metadata().await?;
         let state_path = data_dir.join("sources").join(format!("{name}.position"));
         let saved: Option<Position> = match tokio::fs::read(&state_path).await {

@@ -374,10 +374,6 @@ impl BatchWriter {
         self.buf.extend_from_slice(source.as_bytes());
     }
 
-    pub fn reserve(&mut self, additional: usize) {
-        self.buf.reserve(additional);
-    }
-
     /// Appends a record. Its headers are those of `body` followed by `extra`, which must
     /// report its exact length, as slice and `Vec` iterators do.
     pub fn push<'h, H>(
