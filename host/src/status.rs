@@ -30,11 +30,22 @@ impl PipelineStats {
     }
 }
 
-/// Logs each pipeline's totals, once it has stopped.
-pub fn log_totals(pipelines: &[(String, Arc<PipelineStats>)]) {
+/// Logs each pipeline's totals, and its average rate over `elapsed`, once it has stopped.
+pub fn log_totals(pipelines: &[(String, Arc<PipelineStats>)], elapsed: Duration) {
     for (name, stats) in pipelines {
         let [records_in, records_out, dead_lettered, dropped, batches_acked] = stats.snapshot();
-        tracing::info!(pipeline = %name, records_in, records_out, dead_lettered, dropped, batches_acked, "pipeline finished");
+        let rate = records_in as f64 / elapsed.as_secs_f64().max(1e-9);
+        tracing::info!(
+            pipeline = %name,
+            records_in,
+            records_out,
+            dead_lettered,
+            dropped,
+            batches_acked,
+            elapsed_secs = format_args!("{:.3}", elapsed.as_secs_f64()),
+            records_per_sec = format_args!("{rate:.0}"),
+            "pipeline finished"
+        );
     }
 }
 

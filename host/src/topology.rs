@@ -105,6 +105,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     drop(sinks);
     let reporter = tokio::spawn(status::report(all_stats.clone(), config.host.status_interval));
     tracing::info!(pipelines = config.pipelines.len(), "sluice is running");
+    let started = std::time::Instant::now();
 
     let mut failure = None;
     let drained = async {
@@ -131,7 +132,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         result.context("a sink task panicked")?;
     }
     reporter.abort();
-    status::log_totals(&all_stats);
+    status::log_totals(&all_stats, started.elapsed());
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
