@@ -16,25 +16,13 @@ fn records_in(log: &str) -> Option<u64> {
 #[test]
 fn a_blocked_sink_pauses_the_source_with_bounded_memory() {
     let scratch = Scratch::with_plugins(&["passthrough"]);
-    scratch.config(
-        r#"
-        [host]
-        status_interval = "100ms"
-        [sources.gen]
-        type = "generator"
-        [sinks.out]
-        type = "stdout"
-        [sinks.dlq]
-        type = "null"
-        [pipelines.main]
-        source = "gen"
-        plugins = [{ name = "passthrough" }]
-        routes = { out = ["out"] }
-        default_route = "out"
-        dead_letter = "dlq"
-        batch_size = 100
-        "#,
+    let pipeline = one_pipeline(
+        "type = \"generator\"",
+        "[{ name = \"passthrough\" }]",
+        "type = \"stdout\"",
+        "default_route = \"out\"\nbatch_size = 100",
     );
+    scratch.config(format!("[host]\nstatus_interval = \"100ms\"\n\n{pipeline}"));
     // Nobody reads the child's stdout: once the pipe is full the sink cannot write.
     let mut command = sluice();
     command.args(["--log-format", "json", "run", "-c"]).arg(scratch.path("sluice.toml"));

@@ -73,8 +73,8 @@ impl Scratch {
         path
     }
 
-    pub fn config(&self, toml: &str) -> PathBuf {
-        self.write("sluice.toml", toml)
+    pub fn config(&self, toml: impl AsRef<str>) -> PathBuf {
+        self.write("sluice.toml", toml.as_ref())
     }
 
     /// `sluice run` to completion (a finite source), with a generous deadline.
@@ -258,4 +258,14 @@ pub fn events(n: u64, invalid_every: u64) -> String {
 
 pub fn level_of(id: u64) -> &'static str {
     ["info", "warn", "error", "info"][(id % 4) as usize]
+}
+
+/// A config with one pipeline, `main`, from the source `input` through `plugins` to the
+/// sink `out`, with `out/dlq.jsonl` as its dead-letter sink. The other arguments are the
+/// bodies of the source and `out` sink tables and extra pipeline keys.
+pub fn one_pipeline(source: &str, plugins: &str, out: &str, pipeline: &str) -> String {
+    format!(
+        "[sources.input]\n{source}\n\n[sinks.out]\n{out}\n\n[sinks.dlq]\ntype = \"file\"\npath = \"out/dlq.jsonl\"\n\n\
+         [pipelines.main]\nsource = \"input\"\nplugins = {plugins}\nroutes = {{ out = [\"out\"] }}\ndead_letter = \"dlq\"\n{pipeline}\n"
+    )
 }

@@ -6,30 +6,14 @@ use std::time::Duration;
 
 use crate::harness::*;
 
-const CONFIG: &str = r#"
-[sources.input]
-type = "file"
-path = "input.txt"
-follow = true
-
-[sinks.out]
-type = "file"
-path = "out/out.txt"
-format = "lines"
-
-[sinks.dlq]
-type = "file"
-path = "out/dlq.jsonl"
-
-[pipelines.main]
-source = "input"
-plugins = [{ name = "transform" }]
-routes = { out = ["out"] }
-default_route = "out"
-dead_letter = "dlq"
-batch_size = 16
-batch_wait = "10ms"
-"#;
+fn config() -> String {
+    one_pipeline(
+        "type = \"file\"\npath = \"input.txt\"\nfollow = true",
+        "[{ name = \"transform\" }]",
+        "type = \"file\"\npath = \"out/out.txt\"\nformat = \"lines\"",
+        "default_route = \"out\"\nbatch_size = 16\nbatch_wait = \"10ms\"",
+    )
+}
 
 fn append(scratch: &Scratch, lines: impl IntoIterator<Item = String>) {
     let mut file = std::fs::OpenOptions::new().append(true).open(scratch.path("input.txt")).unwrap();
@@ -48,7 +32,7 @@ fn a_new_plugin_file_takes_over_and_a_broken_one_is_refused() {
     let scratch = Scratch::with_plugins(&[]);
     scratch.install_plugin("passthrough", "transform");
     scratch.write("input.txt", "");
-    scratch.config(CONFIG);
+    scratch.config(&config());
     let running = scratch.start();
     let wait = Duration::from_secs(60);
 
@@ -79,7 +63,7 @@ fn swapping_under_load_loses_repeats_and_reorders_nothing() {
     let scratch = Scratch::with_plugins(&[]);
     scratch.install_plugin("passthrough", "transform");
     scratch.write("input.txt", "");
-    scratch.config(CONFIG);
+    scratch.config(&config());
     let running = scratch.start();
     running.wait_for_log("sluice is running", Duration::from_secs(60));
 
@@ -105,7 +89,9 @@ fn swapping_under_load_loses_repeats_and_reorders_nothing() {
     for swap in 0..4 {
         let next = if swap % 2 == 0 { "uppercase" } else { "passthrough" };
         scratch.install_plugin(next, "transform");
-        eventually(Duration::from_secs(120), "the swap to take effect", || running.log().matches("plugin swapped").count() > swap);
+        eventually(Duration::from_secs(120), "the swap to take effect", || {
+            running.log().matches("plugin swapped").count() > swap
+        });
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let total = writer.join().unwrap();

@@ -10,29 +10,14 @@ use crate::harness::*;
 fn traps_timeouts_and_memory_caps_dead_letter_the_batch_and_the_host_carries_on() {
     let scratch = Scratch::with_plugins(&["misbehave"]);
     scratch.write("input.txt", "a\nb\npanic\nc\nreject\nd\nhog\ne\nspin\nf\n");
-    scratch.config(
-        r#"
-        [host]
-        plugin_limits = { memory = "16 MiB", batch_timeout = "300ms" }
-        [sources.input]
-        type = "file"
-        path = "input.txt"
-        [sinks.out]
-        type = "file"
-        path = "out/out.txt"
-        format = "lines"
-        [sinks.dlq]
-        type = "file"
-        path = "out/dlq.jsonl"
-        [pipelines.main]
-        source = "input"
-        plugins = [{ name = "misbehave", config = { log = "yes" } }]
-        routes = { out = ["out"] }
-        default_route = "out"
-        dead_letter = "dlq"
-        batch_size = 1
-        "#,
+    let pipeline = one_pipeline(
+        "type = \"file\"\npath = \"input.txt\"",
+        "[{ name = \"misbehave\", config = { log = \"yes\" } }]",
+        "type = \"file\"\npath = \"out/out.txt\"\nformat = \"lines\"",
+        "default_route = \"out\"\nbatch_size = 1",
     );
+    scratch
+        .config(format!("[host]\nplugin_limits = {{ memory = \"16 MiB\", batch_timeout = \"300ms\" }}\n\n{pipeline}"));
     let mut running = scratch.start();
     assert_eq!(running.wait(Duration::from_secs(60)), Some(0), "{}", running.log());
 

@@ -111,24 +111,12 @@ fn every_record_lands_exactly_once_on_its_routes_or_in_the_dead_letter_sink() {
 fn an_unknown_route_dead_letters_the_record_with_the_reason() {
     let scratch = Scratch::with_plugins(&["router"]);
     scratch.write("input.jsonl", "{\"id\":0,\"level\":\"error\"}\n{\"id\":1,\"level\":\"info\"}\n");
-    scratch.config(
-        r#"
-        [sources.input]
-        type = "file"
-        path = "input.jsonl"
-        [sinks.out]
-        type = "file"
-        path = "out/out.jsonl"
-        [sinks.dlq]
-        type = "file"
-        path = "out/dlq.jsonl"
-        [pipelines.main]
-        source = "input"
-        plugins = [{ name = "router", config = { field = "level", map = { error = "nowhere" } } }]
-        routes = { out = ["out"] }
-        dead_letter = "dlq"
-        "#,
-    );
+    scratch.config(one_pipeline(
+        "type = \"file\"\npath = \"input.jsonl\"",
+        "[{ name = \"router\", config = { field = \"level\", map = { error = \"nowhere\" } } }]",
+        "type = \"file\"\npath = \"out/out.jsonl\"",
+        "",
+    ));
     let output = scratch.run_to_end();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let dead = scratch.read_envelopes("out/dlq.jsonl");
@@ -146,26 +134,12 @@ fn a_line_the_source_cannot_decode_is_dead_lettered_with_the_raw_bytes() {
     let scratch = Scratch::with_plugins(&["passthrough"]);
     scratch
         .write("input.jsonl", "{\"value\":\"good\"}\n{\"valeu\":\"typo\"}\n{\"key\":\"k\",\"value\":\"also good\"}\n");
-    scratch.config(
-        r#"
-        [sources.input]
-        type = "file"
-        path = "input.jsonl"
-        format = "envelope"
-        [sinks.out]
-        type = "file"
-        path = "out/out.jsonl"
-        [sinks.dlq]
-        type = "file"
-        path = "out/dlq.jsonl"
-        [pipelines.main]
-        source = "input"
-        plugins = [{ name = "passthrough" }]
-        routes = { out = ["out"] }
-        default_route = "out"
-        dead_letter = "dlq"
-        "#,
-    );
+    scratch.config(one_pipeline(
+        "type = \"file\"\npath = \"input.jsonl\"\nformat = \"envelope\"",
+        "[{ name = \"passthrough\" }]",
+        "type = \"file\"\npath = \"out/out.jsonl\"",
+        "default_route = \"out\"",
+    ));
     let output = scratch.run_to_end();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let out: Vec<_> = scratch.read_envelopes("out/out.jsonl").iter().map(|e| value_of(e).to_owned()).collect();
