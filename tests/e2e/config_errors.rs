@@ -16,7 +16,7 @@ fn run_failing(scratch: &Scratch) -> String {
 fn a_misspelt_key_is_named_with_file_line_and_key() {
     let scratch = Scratch::with_plugins(&["json-validate", "router"]);
     scratch.write("input.jsonl", "{}\n");
-    let config = scratch.config(&CONFIG.replace("batch_size = 64", "batch_sizee = 64"));
+    let config = scratch.config(CONFIG.replace("batch_size = 64", "batch_sizee = 64"));
     let stderr = run_failing(&scratch);
     let expected = format!(
         "error: {}: pipelines.main.batch_sizee (line 39, column 1): unknown field `batch_sizee`",
@@ -28,7 +28,7 @@ fn a_misspelt_key_is_named_with_file_line_and_key() {
 #[test]
 fn a_reference_to_a_missing_sink_is_named() {
     let scratch = Scratch::with_plugins(&["json-validate", "router"]);
-    let config = scratch.config(&CONFIG.replace("dead_letter = \"dlq\"", "dead_letter = \"dlx\""));
+    let config = scratch.config(CONFIG.replace("dead_letter = \"dlq\"", "dead_letter = \"dlx\""));
     let stderr = run_failing(&scratch);
     let expected = format!("{}: pipelines.main.dead_letter: no sink is named `dlx`", config.display());
     assert!(stderr.contains(&expected), "expected {expected:?} in:\n{stderr}");
@@ -42,7 +42,7 @@ fn a_reference_to_a_missing_sink_is_named() {
 fn a_plugin_that_refuses_its_config_stops_the_start() {
     let scratch = Scratch::with_plugins(&["json-validate", "router"]);
     scratch.write("input.jsonl", "{}\n");
-    let config = scratch.config(&CONFIG.replace(
+    let config = scratch.config(CONFIG.replace(
         "config = { field = \"level\", map = { error = \"errors\", warn = \"warnings,all\" } }",
         "config = { field = \"level\" }",
     ));
@@ -59,7 +59,7 @@ fn a_plugin_that_refuses_its_config_stops_the_start() {
 #[test]
 fn a_missing_environment_variable_is_named() {
     let scratch = Scratch::with_plugins(&["json-validate", "router"]);
-    let config = scratch.config(&CONFIG.replace("batch_size = 64", "batch_size = ${SLUICE_TEST_UNSET_VARIABLE}"));
+    let config = scratch.config(CONFIG.replace("batch_size = 64", "batch_size = ${SLUICE_TEST_UNSET_VARIABLE}"));
     let stderr = run_failing(&scratch);
     let expected =
         format!("{}: line 39: environment variable `SLUICE_TEST_UNSET_VARIABLE` is not set", config.display());

@@ -100,7 +100,7 @@ fn sigkill_at_random_moments_loses_nothing() {
 #[test]
 fn sigterm_drains_in_flight_batches_and_exits_cleanly() {
     let scratch = Scratch::with_plugins(&["json-validate", "router"]);
-    scratch.config(&CONFIG.replace("type = \"file\"\npath = \"input.jsonl\"", "type = \"generator\"\nrate = 2000.0"));
+    scratch.config(CONFIG.replace("type = \"file\"\npath = \"input.jsonl\"", "type = \"generator\"\nrate = 2000.0"));
     let mut running = scratch.start();
     eventually(Duration::from_secs(30), "records flowing", || scratch.read_envelopes("out/all.jsonl").len() > 200);
     running.signal(libc::SIGTERM);

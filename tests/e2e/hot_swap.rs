@@ -32,7 +32,7 @@ fn a_new_plugin_file_takes_over_and_a_broken_one_is_refused() {
     let scratch = Scratch::with_plugins(&[]);
     scratch.install_plugin("passthrough", "transform");
     scratch.write("input.txt", "");
-    scratch.config(&config());
+    scratch.config(config());
     let running = scratch.start();
     let wait = Duration::from_secs(60);
 
@@ -63,7 +63,7 @@ fn swapping_under_load_loses_repeats_and_reorders_nothing() {
     let scratch = Scratch::with_plugins(&[]);
     scratch.install_plugin("passthrough", "transform");
     scratch.write("input.txt", "");
-    scratch.config(&config());
+    scratch.config(config());
     let running = scratch.start();
     running.wait_for_log("sluice is running", Duration::from_secs(60));
 
