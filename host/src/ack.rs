@@ -66,6 +66,15 @@ impl Drop for BatchAck {
 pub struct Delivery(Option<Arc<Pending>>);
 
 impl Delivery {
+    /// Another share of the same batch, for records this sink hands on to another (a
+    /// refused record sent to the dead-letter sink): the batch completes only when both
+    /// are accepted.
+    pub fn share(&self) -> Delivery {
+        let pending = self.0.as_ref().expect("a delivery is shared before it is accepted");
+        pending.outstanding.fetch_add(1, Ordering::Relaxed);
+        Delivery(Some(pending.clone()))
+    }
+
     /// The sink has durably accepted these records.
     pub fn accept(mut self) {
         if let Some(pending) = self.0.take() {
@@ -146,6 +155,19 @@ mod tests {
         assert!(rx.try_recv().is_err(), "one delivery is still out");
         b.accept();
         assert_eq!(rx.try_recv().unwrap(), 7);
+    }
+
+    #[test]
+    fn a_shared_delivery_holds_its_batch_until_both_are_accepted() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let ack = BatchAck::new(5, tx);
+        let sink = ack.delivery();
+        drop(ack);
+        let dead_letter = sink.share();
+        sink.accept();
+        assert!(rx.try_recv().is_err(), "the dead-letter share is still out");
+        dead_letter.accept();
+        assert_eq!(rx.try_recv().unwrap(), 5);
     }
 
     #[test]

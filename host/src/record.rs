@@ -46,6 +46,30 @@ impl Record {
         Record { data: data.freeze(), key_len: key.map(len_u32), value_len: value.map(len_u32), ..Record::default() }
     }
 
+    /// A record with a copy of `key`, `value` and `headers` in one new buffer: how
+    /// records read from a broker are built.
+    pub fn with_headers<'h>(
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+    ) -> Self {
+        let mut count: u16 = 0;
+        let mut data = Vec::with_capacity(key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
+        data.extend_from_slice(key.unwrap_or_default());
+        data.extend_from_slice(value.unwrap_or_default());
+        for (name, value) in headers {
+            count = count.checked_add(1).expect("more than 65535 headers");
+            sluice_wire::put_header(&mut data, name, value);
+        }
+        Record {
+            data: data.into(),
+            key_len: key.map(len_u32),
+            value_len: value.map(len_u32),
+            encoded_headers: count,
+            ..Record::default()
+        }
+    }
+
     /// A record that shares `buf`, a decoded plugin result, for its contiguous `body`.
     pub(crate) fn from_shared(buf: &Bytes, body: Body<'_>) -> Self {
         let bytes = body.bytes().expect("decoded bodies are contiguous");

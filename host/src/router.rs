@@ -1,5 +1,5 @@
 //! The router: sends each plugin output to the sinks of its route, and each dead letter
-//! to the pipeline's dead-letter sink, one message per sink per batch.
+//! to the pipeline's dead-letter sink, one message per sink and route per batch.
 //!
 //! Every message carries a [`Delivery`](crate::ack::Delivery) of the batch, so the batch
 //! is acknowledged only when every sink has accepted its part, fan-out copies included.
@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use crate::ack::BatchAck;
 use crate::plugin::chain::{ChainResult, DeadLetter};
 use crate::record::{Record, RecordMeta};
-use crate::sink::SinkBatch;
+use crate::sink::{RefusedTo, SinkBatch};
 use crate::status::PipelineStats;
 
 /// A sink's inbox, shared by every pipeline that writes to it.
@@ -26,11 +26,20 @@ pub struct SinkHandle {
 pub struct Router {
     pipeline: String,
     sinks: Vec<SinkHandle>,
-    /// Route name → indexes into `sinks`.
-    routes: HashMap<Box<[u8]>, Vec<usize>>,
-    default_route: Option<(String, Vec<usize>)>,
+    routes: Vec<Route>,
+    /// Route name → index into `routes`.
+    by_name: HashMap<Box<[u8]>, usize>,
+    default_route: Option<usize>,
     dead_letter: usize,
+    /// Handed to every sink, for records it refuses.
+    refused_to: RefusedTo,
     stats: Arc<PipelineStats>,
+}
+
+struct Route {
+    name: Arc<str>,
+    /// Indexes into `sinks`.
+    sinks: Vec<usize>,
 }
 
 /// The sink task is gone: nothing can be delivered any more.
@@ -47,15 +56,12 @@ impl Router {
         dead_letter: usize,
         stats: Arc<PipelineStats>,
     ) -> Self {
-        let default_route = default_route.map(|name| {
-            (
-                name.to_owned(),
-                routes.iter().find(|(r, _)| r == name).expect("config checked the default route").1.clone(),
-            )
-        });
-        let routes =
-            routes.into_iter().map(|(name, targets)| (name.into_bytes().into_boxed_slice(), targets)).collect();
-        Router { pipeline: pipeline.to_owned(), sinks, routes, default_route, dead_letter, stats }
+        let default_route = default_route
+            .map(|name| routes.iter().position(|(r, _)| r == name).expect("config checked the default route"));
+        let by_name = routes.iter().enumerate().map(|(i, (name, _))| (name.as_bytes().into(), i)).collect();
+        let routes = routes.into_iter().map(|(name, sinks)| Route { name: name.into(), sinks }).collect();
+        let refused_to = RefusedTo { pipeline: pipeline.into(), dead_letter: sinks[dead_letter].clone() };
+        Router { pipeline: pipeline.to_owned(), sinks, routes, by_name, default_route, dead_letter, refused_to, stats }
     }
 
     /// Hands a batch's results to the sinks, waiting while a sink's inbox is full
@@ -67,15 +73,15 @@ impl Router {
         result: ChainResult,
         ack: &BatchAck,
     ) -> Result<(), SinkGone> {
-        let mut per_sink: Vec<Vec<Record>> = vec![Vec::new(); self.sinks.len()];
+        let mut per_route: Vec<Vec<Record>> = vec![Vec::new(); self.routes.len()];
         let mut dead = result.dead;
         let mut routed = 0;
         for output in result.outputs {
-            let targets = match &output.route {
-                None => self.default_route.as_ref().map(|(_, t)| t),
-                Some(route) => self.routes.get(&route[..]),
+            let route = match &output.route {
+                None => self.default_route,
+                Some(route) => self.by_name.get(&route[..]).copied(),
             };
-            let Some(targets) = targets else {
+            let Some(route) = route else {
                 dead.push(DeadLetter {
                     origin: output.origin,
                     reason: self.unroutable(output.route.as_ref()),
@@ -84,34 +90,44 @@ impl Router {
                 });
                 continue;
             };
-            routed += targets.len();
-            let (last, others) = targets.split_last().expect("config checked that routes have sinks");
-            for &sink in others {
-                per_sink[sink].push(output.record.clone());
-            }
-            per_sink[*last].push(output.record);
+            routed += self.routes[route].sinks.len();
+            per_route[route].push(output.record);
         }
         PipelineStats::add(&self.stats.records_out, routed);
         PipelineStats::add(&self.stats.dead_lettered, dead.len());
         PipelineStats::add(&self.stats.dropped, result.dropped);
-        per_sink[self.dead_letter]
-            .extend(dead.into_iter().map(|d| self.dead_letter_record(source, &meta[d.origin], d)));
 
-        for (sink, records) in self.sinks.iter().zip(per_sink) {
-            if !records.is_empty() {
-                sink.inbox
-                    .blocking_send(SinkBatch { records, delivery: ack.delivery() })
-                    .map_err(|_| SinkGone(sink.name.clone()))?;
+        for (route, records) in self.routes.iter().zip(per_route) {
+            if records.is_empty() {
+                continue;
             }
+            // Fan-out copies share the records' buffers.
+            let (last, others) = route.sinks.split_last().expect("config checked that routes have sinks");
+            for &sink in others {
+                self.send(sink, Some(route.name.clone()), records.clone(), ack)?;
+            }
+            self.send(*last, Some(route.name.clone()), records, ack)?;
+        }
+        if !dead.is_empty() {
+            let records = dead.into_iter().map(|d| self.dead_letter_record(source, &meta[d.origin], d)).collect();
+            self.send(self.dead_letter, None, records, ack)?;
         }
         Ok(())
+    }
+
+    fn send(&self, sink: usize, route: Option<Arc<str>>, records: Vec<Record>, ack: &BatchAck) -> Result<(), SinkGone> {
+        let sink = &self.sinks[sink];
+        // Dead letters a sink refuses have nowhere further to go.
+        let refused_to = route.is_some().then(|| self.refused_to.clone());
+        let batch = SinkBatch { route, records, delivery: ack.delivery(), refused_to };
+        sink.inbox.blocking_send(batch).map_err(|_| SinkGone(sink.name.clone()))
     }
 
     fn unroutable(&self, route: Option<&Bytes>) -> String {
         match route {
             None => format!("the record names no route and pipeline `{}` has no default_route", self.pipeline),
             Some(route) => {
-                let mut known: Vec<_> = self.routes.keys().map(|r| String::from_utf8_lossy(r).into_owned()).collect();
+                let mut known: Vec<&str> = self.routes.iter().map(|r| &*r.name).collect();
                 known.sort();
                 format!(
                     "no route is named `{}` in pipeline `{}` (routes: {})",

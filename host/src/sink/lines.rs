@@ -5,7 +5,7 @@ use std::future::Future;
 use anyhow::Context;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::Sink;
+use super::{Refused, Sink};
 use crate::codec::{self, LineFormat};
 use crate::record::Record;
 
@@ -43,14 +43,14 @@ impl<W: LineTarget> LineSink<W> {
 }
 
 impl<W: LineTarget> Sink for LineSink<W> {
-    async fn write(&mut self, records: &[Record]) -> anyhow::Result<()> {
+    async fn write(&mut self, _route: Option<&str>, records: &[Record]) -> anyhow::Result<()> {
         for record in records {
             codec::encode(self.format, record, &mut self.pending);
         }
         Ok(())
     }
 
-    async fn flush(&mut self) -> anyhow::Result<()> {
+    async fn flush(&mut self) -> anyhow::Result<Vec<Refused>> {
         let result = async {
             self.target.write_all(&self.pending).await?;
             self.target.make_durable().await
@@ -58,6 +58,7 @@ impl<W: LineTarget> Sink for LineSink<W> {
         .await;
         // Cleared on error too: the driver writes the same records again.
         self.pending.clear();
-        result.with_context(|| format!("cannot write to {}", self.describe))
+        result.with_context(|| format!("cannot write to {}", self.describe))?;
+        Ok(Vec::new())
     }
 }

@@ -1,35 +1,61 @@
 //! Sinks: where records go.
 //!
 //! A connector implements [`Sink`]: buffer records in `write`, make them durable in
-//! `flush`. Acknowledging, group commit and retries are [`driver`]'s job, so that no
-//! connector re-implements them.
+//! `flush`, and say which records it can never take. Acknowledging, group commit, retries
+//! and dead-lettering refused records are [`driver`]'s job, so that no connector
+//! re-implements them.
 
 pub mod driver;
 pub mod file;
+pub mod kafka;
 pub use lines::LineSink;
 mod lines;
 pub mod null;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::ack::Delivery;
 use crate::record::Record;
+use crate::router::SinkHandle;
 
 /// A connector that writes records.
 pub trait Sink: Send + 'static {
-    /// Hands records to the sink. They need not be durable until [`Sink::flush`].
-    fn write(&mut self, records: &[Record]) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Hands records sent down `route` (`None` for dead letters) to the sink. They need
+    /// not be durable until [`Sink::flush`].
+    fn write(&mut self, route: Option<&str>, records: &[Record]) -> impl Future<Output = anyhow::Result<()>> + Send;
 
     /// Makes everything written so far durable (written out, fsynced, acknowledged by a
-    /// broker). Records count as delivered only once this returns `Ok`.
+    /// broker), except the records it refuses for good (too large for the broker, say):
+    /// those are returned, numbered in the order written since the last flush, and go to
+    /// the dead-letter sink. Records count as delivered only once this returns `Ok`.
     ///
     /// After an error the driver writes the same records again, so a sink must not keep
     /// half of a failed write buffered: either discard it or be sure it is out.
-    fn flush(&mut self) -> impl Future<Output = anyhow::Result<()>> + Send;
+    fn flush(&mut self) -> impl Future<Output = anyhow::Result<Vec<Refused>>> + Send;
 }
 
-/// Records bound for one sink, and the acknowledgement they owe their batch.
+/// A record a sink will never take, and the reason (the broker's error, say).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// Records bound for one sink down one route, and the acknowledgement they owe their batch.
 pub struct SinkBatch {
+    /// `None` for dead letters.
+    pub route: Option<Arc<str>>,
     pub records: Vec<Record>,
     pub delivery: Delivery,
+    /// Where records the sink refuses go: the pipeline's dead-letter sink. `None` when
+    /// these records are dead letters already.
+    pub refused_to: Option<RefusedTo>,
+}
+
+/// A pipeline's dead-letter sink, as seen by the sinks it sends records to.
+#[derive(Clone)]
+pub struct RefusedTo {
+    pub pipeline: Arc<str>,
+    pub dead_letter: SinkHandle,
 }

@@ -257,7 +257,8 @@ impl<'a> Iterator for HeaderIter<'a> {
     }
 }
 
-fn put_header(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
+/// Appends one header in the encoding that [`Headers::from_encoded`] reads.
+pub fn put_header(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
     let name_len = u16::try_from(name.len()).expect("header name longer than 64 KiB");
     buf.extend_from_slice(&name_len.to_le_bytes());
     buf.extend_from_slice(name.as_bytes());
