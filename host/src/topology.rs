@@ -1,15 +1,16 @@
 //! Building and running the whole graph from a [`Config`].
 //!
 //! ```text
-//!  source task ──Batch──▶ pipeline thread ─────────SinkBatch──▶ sink task
+//!  lane task ─────Batch──▶ pipeline worker ────────SinkBatch──▶ sink task
 //!  (source::driver)  (bounded)  (plugin::chain, router)  (bounded)  (sink::driver)
 //!        ▲                                                               │
 //!        └────────────── batch completions (ack) ◀──── Delivery::accept ─┘
 //! ```
 //!
-//! Plugins run on one OS thread per pipeline: a WebAssembly call is synchronous CPU work
-//! that must not stall the async runtime, and one thread keeps each pipeline's batches
-//! strictly ordered. Sources and sinks are async tasks.
+//! Plugins run on OS threads, the pipeline's workers: a WebAssembly call is synchronous
+//! CPU work that must not stall the async runtime. Each lane of a source (a file, a Kafka
+//! partition) always feeds the same worker, so its batches stay strictly ordered while
+//! different partitions are transformed in parallel. Sources and sinks are async tasks.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -26,11 +27,11 @@ use crate::plugin::chain::{Chain, SlotSpec};
 use crate::plugin::directory::PluginDirectory;
 use crate::router::{Router, SinkHandle};
 use crate::sink::{self, SinkBatch};
-use crate::source::driver::BatchSettings;
+use crate::source::driver::{BatchSettings, Lanes};
 use crate::source::file::FileSource;
 use crate::source::generator::GeneratorSource;
+use crate::source::kafka::KafkaSource;
 use crate::source::stdin::StdinSource;
-use crate::source::{self};
 use crate::status::{self, PipelineStats};
 
 /// Batches queued between a source and its pipeline thread. Small on purpose: together
@@ -70,23 +71,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         inboxes.push(rx);
     }
     let mut pipelines = Vec::new();
-    let mut pipeline_threads = Vec::new();
+    let mut workers = Vec::new();
     for (name, pipeline) in &config.pipelines {
         let stats = Arc::new(PipelineStats::default());
-        let (batches_tx, batches_rx) = mpsc::channel(BATCH_QUEUE);
-        let router = build_router(name, pipeline, &sinks, stats.clone());
-        let specs = slot_specs(&directory, pipeline);
-        pipeline_threads
-            .push(start_pipeline_thread(name.clone(), specs, config.host.plugin_limits, router, batches_rx).await?);
-        pipelines.push((name.clone(), pipeline, stats, batches_tx));
+        let router = Arc::new(build_router(name, pipeline, &sinks, stats.clone()));
+        let count = pipeline.workers.unwrap_or_else(|| default_workers(&config.sources[&pipeline.source]));
+        let mut inboxes = Vec::with_capacity(count);
+        for index in 0..count {
+            let (batches_tx, batches_rx) = mpsc::channel(BATCH_QUEUE);
+            let specs = slot_specs(&directory, pipeline);
+            let worker = Worker { pipeline: name.clone(), index, router: router.clone() };
+            workers.push(worker.start(specs, config.host.plugin_limits, batches_rx).await?);
+            inboxes.push(batches_tx);
+        }
+        pipelines.push((name.clone(), pipeline, stats, inboxes));
     }
 
     // Sources open before sinks: a missing input file must not leave empty outputs behind.
     let mut opened = Vec::new();
-    for (name, pipeline, stats, batches_tx) in pipelines {
+    for (name, pipeline, stats, inboxes) in pipelines {
         let source =
             open_source(&config, &pipeline.source).await.with_context(|| format!("source `{}`", pipeline.source))?;
-        opened.push((name, pipeline, stats, batches_tx, source));
+        opened.push((name, pipeline, stats, inboxes, source));
     }
     let mut sink_tasks = JoinSet::new();
     for ((name, sink_config), inbox) in config.sinks.iter().zip(inboxes) {
@@ -94,10 +100,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     let mut sources = JoinSet::new();
     let mut all_stats = Vec::new();
-    for (name, pipeline, stats, batches_tx, source) in opened {
+    for (name, pipeline, stats, inboxes, source) in opened {
         let settings = BatchSettings { size: pipeline.batch_size, wait: pipeline.batch_wait };
-        let label: Arc<str> = Arc::from(pipeline.source.as_str());
-        source.spawn(&mut sources, label, settings, batches_tx, shutdown.clone(), stats.clone());
+        let lanes = Lanes::new(Arc::from(pipeline.source.as_str()), settings, inboxes, stats.clone());
+        sources.spawn(source.run(lanes, shutdown.clone()));
         all_stats.push((name, stats));
     }
     let _watch = directory.watch()?;
@@ -123,10 +129,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             anyhow::bail!("shutdown took longer than {:?}; unacknowledged records will be read again on the next start", config.host.shutdown_timeout);
         }
     }
-    for thread in pipeline_threads {
+    for thread in workers {
         tokio::task::spawn_blocking(move || thread.join())
             .await?
-            .map_err(|_| anyhow::anyhow!("a pipeline thread panicked"))??;
+            .map_err(|_| anyhow::anyhow!("a pipeline worker panicked"))??;
     }
     while let Some(result) = sink_tasks.join_next().await {
         result.context("a sink task panicked")?;
@@ -161,37 +167,55 @@ fn build_router(name: &str, pipeline: &PipelineConfig, sinks: &[SinkHandle], sta
     Router::new(name, sinks.to_vec(), routes, pipeline.default_route.as_deref(), index(&pipeline.dead_letter), stats)
 }
 
-/// Starts the pipeline's thread and waits until its plugins have started.
-async fn start_pipeline_thread(
-    name: String,
-    specs: Vec<SlotSpec>,
-    limits: crate::config::PluginLimits,
-    router: Router,
-    mut batches: mpsc::Receiver<Batch>,
-) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
-    let (started_tx, started) = oneshot::channel();
-    let runtime = tokio::runtime::Handle::current();
-    let thread = std::thread::Builder::new().name(format!("pipeline-{name}")).spawn(move || {
-        let _runtime = runtime.enter();
-        let mut chain = match Chain::start(&name, specs, limits) {
-            Ok(chain) => chain,
-            Err(e) => {
-                let _ = started_tx.send(Err(anyhow::anyhow!("pipeline `{name}`: {e}")));
-                return Ok(());
+/// Partitioned sources get a worker per CPU, so that their partitions are transformed in
+/// parallel; a single-lane source could keep only one busy.
+fn default_workers(source: &SourceConfig) -> usize {
+    match source.is_partitioned() {
+        true => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        false => 1,
+    }
+}
+
+/// One of a pipeline's threads that run the plugin chain and hand results to the router.
+struct Worker {
+    pipeline: String,
+    index: usize,
+    router: Arc<Router>,
+}
+
+impl Worker {
+    /// Starts the worker's thread and waits until its plugins have started.
+    async fn start(
+        self,
+        specs: Vec<SlotSpec>,
+        limits: crate::config::PluginLimits,
+        mut batches: mpsc::Receiver<Batch>,
+    ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+        let (started_tx, started) = oneshot::channel();
+        let runtime = tokio::runtime::Handle::current();
+        let Worker { pipeline: name, index, router } = self;
+        let thread = std::thread::Builder::new().name(format!("pipeline-{name}-{index}")).spawn(move || {
+            let _runtime = runtime.enter();
+            let mut chain = match Chain::start(&name, specs, limits) {
+                Ok(chain) => chain,
+                Err(e) => {
+                    let _ = started_tx.send(Err(anyhow::anyhow!("pipeline `{name}`: {e}")));
+                    return Ok(());
+                }
+            };
+            let _ = started_tx.send(Ok(()));
+            while let Some(batch) = batches.blocking_recv() {
+                let Batch { source, records, meta, malformed, ack, .. } = batch;
+                let result = chain.run(&source, &meta, records, &malformed);
+                router
+                    .dispatch(&source, &meta, result, &ack)
+                    .map_err(|gone| anyhow::anyhow!("pipeline `{name}`: sink `{}` stopped", gone.0))?;
             }
-        };
-        let _ = started_tx.send(Ok(()));
-        while let Some(batch) = batches.blocking_recv() {
-            let Batch { source, records, meta, malformed, ack, .. } = batch;
-            let result = chain.run(&source, &meta, records, &malformed);
-            router
-                .dispatch(&source, &meta, result, &ack)
-                .map_err(|gone| anyhow::anyhow!("pipeline `{name}`: sink `{}` stopped", gone.0))?;
-        }
-        Ok(())
-    })?;
-    started.await.context("the pipeline thread died while starting")??;
-    Ok(thread)
+            Ok(())
+        })?;
+        started.await.context("the pipeline worker died while starting")??;
+        Ok(thread)
+    }
 }
 
 /// A source connector, opened but not yet read.
@@ -199,25 +223,22 @@ enum OpenedSource {
     File(FileSource),
     Stdin(StdinSource),
     Generator(GeneratorSource),
+    Kafka(KafkaSource),
 }
 
 impl OpenedSource {
-    /// Starts the source's driver: from here on it is read.
-    fn spawn(
-        self,
-        tasks: &mut JoinSet<anyhow::Result<()>>,
-        name: Arc<str>,
-        settings: BatchSettings,
-        downstream: mpsc::Sender<Batch>,
-        shutdown: CancellationToken,
-        stats: Arc<PipelineStats>,
-    ) {
-        use source::driver::run;
+    /// Reads the source until it is exhausted or `shutdown` fires, and everything read is
+    /// acknowledged.
+    async fn run(self, lanes: Lanes, shutdown: CancellationToken) -> anyhow::Result<()> {
+        async fn single(lane: tokio::task::JoinHandle<anyhow::Result<()>>) -> anyhow::Result<()> {
+            lane.await.context("a source task panicked")?
+        }
         match self {
-            OpenedSource::File(s) => tasks.spawn(run(s, name, settings, downstream, shutdown, stats)),
-            OpenedSource::Stdin(s) => tasks.spawn(run(s, name, settings, downstream, shutdown, stats)),
-            OpenedSource::Generator(s) => tasks.spawn(run(s, name, settings, downstream, shutdown, stats)),
-        };
+            OpenedSource::File(s) => single(lanes.spawn(s, shutdown)).await,
+            OpenedSource::Stdin(s) => single(lanes.spawn(s, shutdown)).await,
+            OpenedSource::Generator(s) => single(lanes.spawn(s, shutdown)).await,
+            OpenedSource::Kafka(s) => s.run(lanes, shutdown).await,
+        }
     }
 }
 
@@ -228,6 +249,7 @@ async fn open_source(config: &Config, name: &str) -> anyhow::Result<OpenedSource
         }
         SourceConfig::Stdin { format } => OpenedSource::Stdin(StdinSource::new(*format)),
         SourceConfig::Generator { count, rate } => OpenedSource::Generator(GeneratorSource::new(name, *count, *rate)),
+        SourceConfig::Kafka(kafka) => OpenedSource::Kafka(KafkaSource::open(name, kafka)?),
     })
 }
 
@@ -248,6 +270,9 @@ async fn spawn_sink(
                 name,
                 inbox,
             ));
+        }
+        SinkConfig::Kafka(kafka) => {
+            tasks.spawn(sink::driver::run(sink::kafka::KafkaSink::open(&name, kafka)?, name, inbox));
         }
         SinkConfig::Null {} => {
             tasks.spawn(sink::driver::run(sink::null::NullSink, name, inbox));

@@ -1,6 +1,10 @@
-//! The loop around every source: read, batch, send downstream, commit what is acknowledged.
+//! The loop around every lane of a source: read, batch, send downstream, commit what is
+//! acknowledged.
 //!
-//! One task per source runs [`run`]. Each turn it does the most urgent thing first:
+//! A *lane* is an ordered run of records with commits of its own: the whole of a file or
+//! of stdin, one partition of a Kafka topic. [`Lanes`] starts one task per lane running
+//! [`run`], and each lane always feeds the same pipeline worker, so its order survives
+//! the parallel plugin workers. Each turn the loop does the most urgent thing first:
 //!
 //! 1. commit acknowledgements (so that a busy source never delays them);
 //! 2. notice shutdown (stop reading, send what is batched, wait for acknowledgements);
@@ -10,10 +14,12 @@
 //! 5. make a partial batch due when `batch_wait` has passed since its first record.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -22,14 +28,45 @@ use crate::ack::{AckTracker, BatchAck};
 use crate::batch::{Batch, BatchBuilder};
 use crate::status::PipelineStats;
 
+#[derive(Clone, Copy)]
 pub struct BatchSettings {
     pub size: usize,
     pub wait: Duration,
 }
 
-/// Drives `source` until it is exhausted, or until `shutdown`, and everything it sent has
+/// Starts the lanes of one source, spreading them over the pipeline's workers.
+#[derive(Clone)]
+pub struct Lanes {
+    source: Arc<str>,
+    settings: BatchSettings,
+    workers: Arc<[mpsc::Sender<Batch>]>,
+    next_worker: Arc<AtomicUsize>,
+    stats: Arc<PipelineStats>,
+}
+
+impl Lanes {
+    pub fn new(
+        source: Arc<str>,
+        settings: BatchSettings,
+        workers: Vec<mpsc::Sender<Batch>>,
+        stats: Arc<PipelineStats>,
+    ) -> Self {
+        assert!(!workers.is_empty(), "a pipeline has at least one worker");
+        Lanes { source, settings, workers: workers.into(), next_worker: Arc::default(), stats }
+    }
+
+    /// Reads `lane` until it is exhausted or `stop` fires; the task ends once everything
+    /// it sent is acknowledged and committed. Lanes go to workers in turn.
+    pub fn spawn<S: Source>(&self, lane: S, stop: CancellationToken) -> JoinHandle<anyhow::Result<()>> {
+        let worker = self.next_worker.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        let downstream = self.workers[worker].clone();
+        tokio::spawn(run(lane, self.source.clone(), self.settings, downstream, stop, self.stats.clone()))
+    }
+}
+
+/// Drives one lane until it is exhausted, or until `shutdown`, and everything it sent has
 /// been acknowledged and committed.
-pub async fn run<S: Source>(
+async fn run<S: Source>(
     mut source: S,
     name: Arc<str>,
     settings: BatchSettings,
