@@ -19,6 +19,7 @@ pub mod ack;
 pub mod batch;
 pub mod codec;
 pub mod config;
+pub mod kafka;
 pub mod plugin;
 pub mod plugin_test;
 pub mod record;

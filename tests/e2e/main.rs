@@ -7,6 +7,7 @@ mod backpressure;
 mod config_errors;
 mod delivery;
 mod hot_swap;
+mod kafka;
 mod plugin_cli;
 mod plugin_failures;
 mod plugin_metrics;

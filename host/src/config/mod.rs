@@ -116,6 +116,8 @@ pub enum SourceConfig {
         #[serde(default)]
         format: LineFormat,
     },
+    /// Records from Kafka topics, read by a consumer group.
+    Kafka(KafkaSourceConfig),
     /// Synthetic JSON records, for trying pipelines out and for load tests.
     Generator {
         /// Stop after this many records; run forever if absent.
@@ -139,8 +141,117 @@ pub enum SinkConfig {
         #[serde(default = "envelope")]
         format: LineFormat,
     },
+    /// Produces to a Kafka topic.
+    Kafka(KafkaSinkConfig),
     /// Accepts and discards everything.
     Null {},
+}
+
+impl SourceConfig {
+    /// Whether the source reads several independent lanes (partitions) that the pipeline
+    /// can process in parallel.
+    pub fn is_partitioned(&self) -> bool {
+        matches!(self, SourceConfig::Kafka(_))
+    }
+}
+
+/// librdkafka's own settings (`security.protocol`, `sasl.*`, `ssl.*`, tuning), passed
+/// through as they are. Values may be strings, numbers or booleans.
+pub type KafkaProperties = BTreeMap<String, toml::Value>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceConfig {
+    /// `bootstrap.servers`: `host:port[,host:port…]`.
+    pub brokers: String,
+    /// The consumer group. Every `sluice` process with the same group shares the partitions.
+    pub group: String,
+    /// Topic names; a name starting with `^` is a regular expression.
+    pub topics: Vec<String>,
+    /// Where a partition without a committed offset starts: `earliest`, `latest`, or an
+    /// RFC 3339 time (the first record at or after it).
+    #[serde(default)]
+    pub start: StartPosition,
+    /// How long a revoked partition may take to deliver what it has in flight before it
+    /// is released. Must be shorter than the group's `session.timeout.ms`.
+    #[serde(default = "default_drain_timeout", with = "humantime_serde")]
+    pub drain_timeout: Duration,
+    #[serde(default)]
+    pub properties: KafkaProperties,
+}
+
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Where a consumer group starts reading a partition it has never committed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartPosition {
+    #[default]
+    Earliest,
+    Latest,
+    /// Milliseconds since the Unix epoch.
+    Timestamp(i64),
+}
+
+impl<'de> Deserialize<'de> for StartPosition {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "earliest" => Ok(StartPosition::Earliest),
+            "latest" => Ok(StartPosition::Latest),
+            time => humantime::parse_rfc3339_weak(time)
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| StartPosition::Timestamp(d.as_millis() as i64))
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "`{time}` is not `earliest`, `latest` or an RFC 3339 time like 2026-11-22T10:00:00Z"
+                    ))
+                }),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// `bootstrap.servers`: `host:port[,host:port…]`.
+    pub brokers: String,
+    /// The topic to produce to. Without it, each record goes to the topic named like its
+    /// route.
+    pub topic: Option<String>,
+    /// `compression.type`: `none`, `gzip`, `snappy`, `lz4` or `zstd`.
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    /// `linger.ms`: how long the producer waits to fill a request.
+    #[serde(default = "default_linger", with = "humantime_serde")]
+    pub linger: Duration,
+    /// `batch.size`: the most bytes in one partition's request.
+    #[serde(default = "default_kafka_batch")]
+    pub batch_bytes: ByteSize,
+    /// `message.timeout.ms`: how long a record may take to be delivered, retries included,
+    /// before the sink gives up on this attempt and writes it again.
+    #[serde(default = "default_delivery_timeout", with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+    #[serde(default)]
+    pub properties: KafkaProperties,
+}
+
+fn default_compression() -> String {
+    "lz4".into()
+}
+
+fn default_linger() -> Duration {
+    Duration::from_millis(5)
+}
+
+fn default_kafka_batch() -> ByteSize {
+    ByteSize::mib(1)
+}
+
+fn default_delivery_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn envelope() -> LineFormat {
@@ -168,6 +279,10 @@ pub struct PipelineConfig {
     /// How long a partial batch waits for more records before it goes anyway.
     #[serde(default = "default_batch_wait", with = "humantime_serde")]
     pub batch_wait: Duration,
+    /// Threads that run the plugin chain, each with its own plugin instances. A lane (a
+    /// Kafka partition) always goes to the same worker, so its order is kept. Defaults to
+    /// the number of CPUs for partitioned sources and to 1 otherwise.
+    pub workers: Option<usize>,
 }
 
 fn default_batch_size() -> usize {
@@ -255,6 +370,9 @@ impl Config {
                 let known = list(&mut p.routes.keys());
                 return Err((key("default_route"), format!("no route is named `{default}` (routes: {known})")));
             }
+            if p.workers == Some(0) {
+                return Err((key("workers"), "must be at least 1".into()));
+            }
             if p.batch_size == 0 || p.batch_size > MAX_BATCH_SIZE {
                 return Err((key("batch_size"), format!("must be between 1 and {MAX_BATCH_SIZE}")));
             }
@@ -273,10 +391,27 @@ impl Config {
             }
         }
         for (name, source) in &self.sources {
-            if let SourceConfig::Generator { rate: Some(rate), .. } = source
-                && !(rate.is_finite() && *rate > 0.0)
-            {
-                return Err((format!("sources.{name}.rate"), "must be a positive number of records per second".into()));
+            let key = |k: &str| format!("sources.{name}.{k}");
+            match source {
+                SourceConfig::Generator { rate: Some(rate), .. } if !(rate.is_finite() && *rate > 0.0) => {
+                    return Err((key("rate"), "must be a positive number of records per second".into()));
+                }
+                SourceConfig::Kafka(kafka) => kafka.check().map_err(|(k, m)| (key(&k), m))?,
+                _ => {}
+            }
+        }
+        for (name, sink) in &self.sinks {
+            if let SinkConfig::Kafka(kafka) = sink {
+                kafka.check().map_err(|(k, m)| (format!("sinks.{name}.{k}"), m))?;
+                let dead_letter_of = self.pipelines.iter().find(|(_, p)| &p.dead_letter == name);
+                if let (None, Some((pipeline, _))) = (&kafka.topic, dead_letter_of) {
+                    return Err((
+                        format!("sinks.{name}.topic"),
+                        format!(
+                            "the sink is pipeline `{pipeline}`'s dead_letter, whose records have no route: give it a topic"
+                        ),
+                    ));
+                }
             }
         }
         if self.host.status_interval.is_zero() {
@@ -312,6 +447,83 @@ impl Config {
     }
 }
 
+impl KafkaSourceConfig {
+    fn check(&self) -> Result<(), (String, String)> {
+        check_brokers(&self.brokers)?;
+        if self.group.trim().is_empty() {
+            return Err(("group".into(), "must name a consumer group".into()));
+        }
+        if self.topics.is_empty() || self.topics.iter().any(|t| t.is_empty()) {
+            return Err(("topics".into(), "must list at least one topic name or ^pattern, none empty".into()));
+        }
+        check_properties(&self.properties, &["bootstrap.servers", "group.id", "enable.auto.offset.store"])?;
+        let session = kafka_property(&self.properties, "session.timeout.ms")
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Duration::from_secs(45), Duration::from_millis);
+        if self.drain_timeout.is_zero() || self.drain_timeout >= session {
+            return Err((
+                "drain_timeout".into(),
+                format!("must be longer than zero and shorter than the session timeout ({session:?})"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl KafkaSinkConfig {
+    fn check(&self) -> Result<(), (String, String)> {
+        check_brokers(&self.brokers)?;
+        if self.topic.as_deref() == Some("") {
+            return Err(("topic".into(), "must not be empty; leave it out to use each record's route".into()));
+        }
+        if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&self.compression.as_str()) {
+            return Err(("compression".into(), "must be one of none, gzip, snappy, lz4, zstd".into()));
+        }
+        if self.delivery_timeout.is_zero() {
+            return Err(("delivery_timeout".into(), "must be longer than zero".into()));
+        }
+        check_properties(&self.properties, &["bootstrap.servers"])
+    }
+}
+
+fn check_brokers(brokers: &str) -> Result<(), (String, String)> {
+    match brokers.trim().is_empty() {
+        true => Err(("brokers".into(), "must list at least one host:port".into())),
+        false => Ok(()),
+    }
+}
+
+/// Properties must be scalars, and must not set what Sluice sets from its own keys.
+fn check_properties(properties: &KafkaProperties, managed: &[&str]) -> Result<(), (String, String)> {
+    for (name, value) in properties {
+        let key = format!("properties.\"{name}\"");
+        if managed.contains(&name.as_str()) {
+            return Err((key, "is set by Sluice from the connector's own keys".into()));
+        }
+        if scalar_text(value).is_none() {
+            return Err((key, "must be a string, number or boolean".into()));
+        }
+    }
+    Ok(())
+}
+
+/// A property's value in librdkafka's spelling.
+pub fn kafka_property(properties: &KafkaProperties, name: &str) -> Option<String> {
+    properties.get(name).map(|value| scalar_text(value).expect("config check refuses non-scalar properties"))
+}
+
+/// A scalar in its TOML spelling (strings unquoted); `None` for arrays and tables.
+fn scalar_text(value: &toml::Value) -> Option<String> {
+    Some(match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Array(_) | toml::Value::Table(_) => return None,
+    })
+}
+
 /// A plugin name is a file stem: no path separators, no leading dot.
 pub fn is_plugin_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\'])
@@ -321,29 +533,19 @@ pub fn is_plugin_name(name: &str) -> bool {
 /// scalars in their TOML spelling, nested tables as dotted keys, arrays of scalars joined
 /// with commas.
 pub fn flatten_plugin_config(table: &toml::Table) -> Result<Vec<(String, String)>, (String, String)> {
-    fn scalar(value: &toml::Value) -> Option<String> {
-        Some(match value {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Float(f) => f.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            toml::Value::Datetime(d) => d.to_string(),
-            toml::Value::Array(_) | toml::Value::Table(_) => return None,
-        })
-    }
     fn walk(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) -> Result<(), (String, String)> {
         for (k, v) in table {
             let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
             match v {
                 toml::Value::Table(t) => walk(&key, t, out)?,
                 toml::Value::Array(items) => {
-                    let items: Option<Vec<String>> = items.iter().map(scalar).collect();
+                    let items: Option<Vec<String>> = items.iter().map(scalar_text).collect();
                     let items = items.ok_or_else(|| {
                         (key.clone(), "arrays in plugin config may hold only strings, numbers and booleans".to_owned())
                     })?;
                     out.push((key, items.join(",")));
                 }
-                scalar_value => out.push((key, scalar(scalar_value).expect("not a table or array"))),
+                scalar_value => out.push((key, scalar_text(scalar_value).expect("not a table or array"))),
             }
         }
         Ok(())
@@ -446,7 +648,10 @@ batch_wait = "50ms"
     fn an_unknown_connector_type_lists_the_known_ones() {
         let err = error_of(&VALID.replace("type = \"generator\"", "type = \"kafak\""));
         assert!(err.contains("sources.gen"), "{err}");
-        assert!(err.contains("unknown variant `kafak`, expected one of `file`, `stdin`, `generator`"), "{err}");
+        assert!(
+            err.contains("unknown variant `kafak`, expected one of `file`, `stdin`, `kafka`, `generator`"),
+            "{err}"
+        );
     }
 
     #[test]

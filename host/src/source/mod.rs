@@ -8,6 +8,7 @@
 pub mod driver;
 pub mod file;
 pub mod generator;
+pub mod kafka;
 mod lines;
 pub mod stdin;
 

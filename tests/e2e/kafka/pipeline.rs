@@ -1,0 +1,105 @@
+//! A Kafka → plugin → Kafka pipeline: every record arrives once, with its key and headers,
+//! in order per key; rejects and records a sink refuses land in the dead-letter topic
+//! with their reasons.
+
+use std::time::Duration;
+
+use super::*;
+use crate::harness::*;
+
+#[test]
+fn every_record_arrives_with_key_and_headers_in_partition_order() {
+    let broker = Broker::start().with_pipeline_topics(3);
+    const N: u64 = 100_000;
+    broker.produce("in", keyed_events(N, 100));
+
+    let scratch = Scratch::with_plugins(&["json-validate"]);
+    scratch.config(kafka_pipeline(&broker, "pipeline-test", ""));
+    let _running = scratch.start();
+
+    let out = broker.consume("out", (N - N / 100) as usize, Duration::from_secs(120));
+    let dead = broker.consume("dlq", (N / 100) as usize, Duration::from_secs(30));
+
+    let (counts, by_key) = ids_by_key(&out);
+    let missing: Vec<u64> = (0..N).filter(|id| id % 100 != 99 && !counts.contains_key(id)).take(10).collect();
+    assert!(missing.is_empty(), "{} of {} records missing, e.g. {missing:?}", N - N / 100 - counts.len() as u64, N);
+    let duplicated = counts.values().filter(|&&c| c > 1).count();
+    assert_eq!(duplicated, 0, "a clean run duplicates nothing");
+    for (key, ids) in &by_key {
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "records of key {key} are out of order: {ids:?}");
+    }
+    for record in &out {
+        let id: u64 = record.header("seq").unwrap().parse().unwrap();
+        assert_eq!(record.key.as_deref(), Some(format!("user-{}", id % 37).as_str()));
+        assert_eq!(record.header("trace"), Some(format!("t{id}").as_str()));
+        assert_eq!(record.value, format!("{{\"id\":{id},\"user\":\"u{}\"}}", id % 37));
+    }
+    let partitions: std::collections::HashSet<i32> = out.iter().map(|r| r.partition).collect();
+    assert_eq!(partitions.len(), 3, "keys spread over the output partitions");
+
+    assert_eq!(dead.len(), (N / 100) as usize);
+    for record in &dead {
+        let id: u64 = record.header("seq").unwrap().parse().unwrap();
+        assert_eq!(id % 100, 99, "only the broken records are dead letters");
+        assert_eq!(record.header("sluice.plugin"), Some("json-validate"));
+        assert!(record.header("sluice.error").is_some_and(|e| !e.is_empty()), "{record:?}");
+        assert_eq!(record.header("sluice.stream"), Some("in"));
+        assert!(record.header("sluice.offset").is_some());
+    }
+}
+
+#[test]
+fn a_record_the_broker_refuses_goes_to_the_dead_letter_sink_and_the_rest_flows_on() {
+    let broker = Broker::start();
+    broker.create_topic("in", 1);
+    broker.create_topic("out", 1);
+    let big = format!("{{\"id\":1,\"pad\":\"{}\"}}", "x".repeat(4000));
+    let records = [0, 1, 2].map(|id| {
+        let value = if id == 1 { big.clone() } else { format!("{{\"id\":{id}}}") };
+        TestRecord::new("k", value, &[("seq", id.to_string())])
+    });
+    broker.produce("in", records);
+
+    let scratch = Scratch::with_plugins(&["json-validate"]);
+    let brokers = broker.address();
+    scratch.config(format!(
+        r#"
+[sources.input]
+type = "kafka"
+brokers = "{brokers}"
+group = "refusal-test"
+topics = ["in"]
+
+[sinks.out]
+type = "kafka"
+brokers = "{brokers}"
+topic = "out"
+properties = {{ "message.max.bytes" = 2000 }}
+
+[sinks.dlq]
+type = "file"
+path = "out/dlq.jsonl"
+
+[pipelines.main]
+source = "input"
+plugins = [{{ name = "json-validate" }}]
+routes = {{ out = ["out"] }}
+default_route = "out"
+dead_letter = "dlq"
+batch_wait = "10ms"
+"#
+    ));
+    let running = scratch.start();
+    let out = broker.consume("out", 2, Duration::from_secs(60));
+    let seqs: Vec<&str> = out.iter().map(|r| r.header("seq").unwrap()).collect();
+    assert_eq!(seqs, ["0", "2"], "the records around the refused one are delivered, in order");
+    eventually(Duration::from_secs(30), "the refused record in the dead-letter file", || {
+        scratch.read_envelopes("out/dlq.jsonl").len() == 1
+    });
+    let dead = &scratch.read_envelopes("out/dlq.jsonl")[0];
+    assert_eq!(header(dead, "seq"), Some("1"));
+    assert_eq!(header(dead, "sluice.sink"), Some("out"));
+    assert_eq!(header(dead, "sluice.pipeline"), Some("main"));
+    let reason = header(dead, "sluice.error").unwrap();
+    assert!(reason.contains("too large"), "the broker's reason: {reason}\n{}", running.log());
+}
