@@ -691,6 +691,37 @@ batch_wait = "50ms"
     }
 
     #[test]
+    fn kafka_connectors_are_checked_key_by_key() {
+        let kafka = VALID.replace(
+            "type = \"generator\"\ncount = 10\nrate = 100.0",
+            "type = \"kafka\"\nbrokers = \"b:9092\"\ngroup = \"g\"\ntopics = [\"t\"]",
+        );
+        let config = parse(&kafka).unwrap();
+        let SourceConfig::Kafka(source) = &config.sources["gen"] else { panic!() };
+        assert_eq!((source.start, source.drain_timeout), (StartPosition::Earliest, Duration::from_secs(10)));
+        let err =
+            error_of(&kafka.replace("topics = [\"t\"]", "topics = [\"t\"]\nproperties = { \"group.id\" = \"x\" }"));
+        assert_eq!(
+            err,
+            "/etc/sluice/sluice.toml: sources.gen.properties.\"group.id\": is set by Sluice from the connector's own keys"
+        );
+        let err = error_of(&kafka.replace("topics = [\"t\"]", "topics = [\"t\"]\ndrain_timeout = \"60s\""));
+        assert!(err.starts_with("/etc/sluice/sluice.toml: sources.gen.drain_timeout: must be"), "{err}");
+        let err = error_of(&kafka.replace("topics = [\"t\"]", "topics = [\"t\"]\nstart = \"yesterday\""));
+        assert!(err.contains("sources.gen (line") && err.contains("`yesterday` is not `earliest`"), "{err}");
+        let time = kafka.replace("topics = [\"t\"]", "topics = [\"t\"]\nstart = \"2026-11-22T10:00:00Z\"");
+        let SourceConfig::Kafka(source) = &parse(&time).unwrap().sources["gen"] else { panic!() };
+        assert_eq!(source.start, StartPosition::Timestamp(1_795_341_600_000));
+        let sink =
+            VALID.replace("type = \"file\"\npath = \"/var/dlq.jsonl\"", "type = \"kafka\"\nbrokers = \"b:9092\"");
+        let err = error_of(&sink);
+        assert!(
+            err.starts_with("/etc/sluice/sluice.toml: sinks.dlq.topic: the sink is pipeline `main`'s dead_letter"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn syntax_errors_give_the_line() {
         let err = error_of("[pipelines.x\nsource = 1");
         assert!(err.starts_with("/etc/sluice/sluice.toml: line 1, column "), "{err}");
