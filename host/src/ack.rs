@@ -7,15 +7,20 @@
 //! checkpoints that the source may commit. A record that a plugin filtered out or that was
 //! dead-lettered completes like any other: its dead-letter write is a delivery too.
 //!
+//! A sink that makes records visible only when it commits a transaction (Kafka in
+//! exactly-once mode) needs one more step: it must not commit until the source has
+//! committed past every batch in the transaction, so that records and source positions
+//! become durable together. [`CommitWatch`] is how it waits for that.
+//!
 //! A delivery dropped without being accepted (a sink that gave up, a task that died) never
 //! completes its batch, so the source never commits past it and the records are read
 //! again after a restart: at-least-once, never at-most-once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// Identifies a batch within its source, in the order the source emitted them.
 pub type BatchSeq = u64;
@@ -29,6 +34,9 @@ struct Pending {
     /// Unbounded, yet bounded in practice: at most one message per batch in flight, and
     /// the channels that carry batches are bounded.
     completed: mpsc::UnboundedSender<BatchSeq>,
+    /// Set once the source has committed past this batch.
+    committed: AtomicBool,
+    committed_changed: Notify,
 }
 
 impl Pending {
@@ -46,7 +54,18 @@ pub struct BatchAck(Arc<Pending>);
 
 impl BatchAck {
     pub fn new(seq: BatchSeq, completed: mpsc::UnboundedSender<BatchSeq>) -> Self {
-        BatchAck(Arc::new(Pending { outstanding: AtomicUsize::new(1), seq, completed }))
+        BatchAck(Arc::new(Pending {
+            outstanding: AtomicUsize::new(1),
+            seq,
+            completed,
+            committed: AtomicBool::new(false),
+            committed_changed: Notify::new(),
+        }))
+    }
+
+    /// For the source's tracker, which marks the batch committed.
+    pub fn commit_watch(&self) -> CommitWatch {
+        CommitWatch(self.0.clone())
     }
 
     /// A share of the batch that some sink must accept before the batch completes.
@@ -75,6 +94,11 @@ impl Delivery {
         Delivery(Some(pending.clone()))
     }
 
+    /// For a transactional sink, to wait until the source has committed past this batch.
+    pub fn commit_watch(&self) -> CommitWatch {
+        CommitWatch(self.0.clone().expect("watched before it is accepted"))
+    }
+
     /// The sink has durably accepted these records.
     pub fn accept(mut self) {
         if let Some(pending) = self.0.take() {
@@ -94,31 +118,65 @@ impl Drop for Delivery {
     }
 }
 
+/// Whether a batch's source has committed past it, that is, stored or sent its position
+/// upstream. A transactional sink waits for this on every batch in a transaction before
+/// committing the transaction.
+#[derive(Clone)]
+pub struct CommitWatch(Arc<Pending>);
+
+impl CommitWatch {
+    /// Resolves once the source has committed past the batch.
+    pub async fn committed(&self) {
+        loop {
+            let changed = self.0.committed_changed.notified();
+            if self.0.committed.load(Ordering::Acquire) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    fn set_committed(&self) {
+        self.0.committed.store(true, Ordering::Release);
+        self.0.committed_changed.notify_waiters();
+    }
+}
+
 /// Turns out-of-order batch completions into the checkpoint the source may commit: the
 /// one after the longest run of completed batches from the oldest outstanding one.
 #[derive(Default)]
 pub struct AckTracker {
     /// Outstanding batches, oldest first, with their last checkpoint and completion.
-    batches: VecDeque<(BatchSeq, Checkpoint, bool)>,
+    batches: VecDeque<(BatchSeq, Checkpoint, bool, CommitWatch)>,
+    /// Batches completed in order whose checkpoint the source has not committed yet.
+    committing: Vec<CommitWatch>,
 }
 
 impl AckTracker {
     /// Records a batch that was just sent downstream. Sequences must increase.
-    pub fn sent(&mut self, seq: BatchSeq, last: Checkpoint) {
-        debug_assert!(self.batches.back().is_none_or(|&(s, _, _)| s < seq));
-        self.batches.push_back((seq, last, false));
+    pub fn sent(&mut self, seq: BatchSeq, last: Checkpoint, watch: CommitWatch) {
+        debug_assert!(self.batches.back().is_none_or(|&(s, ..)| s < seq));
+        self.batches.push_back((seq, last, false, watch));
     }
 
     /// Marks `seq` complete; returns the checkpoint to commit if the completed prefix grew.
     pub fn completed(&mut self, seq: BatchSeq) -> Option<Checkpoint> {
-        let index = self.batches.binary_search_by_key(&seq, |&(s, _, _)| s).ok()?;
+        let index = self.batches.binary_search_by_key(&seq, |&(s, ..)| s).ok()?;
         self.batches[index].2 = true;
         let mut commit = None;
-        while let Some(&(_, checkpoint, true)) = self.batches.front() {
+        while let Some(&(_, checkpoint, true, _)) = self.batches.front() {
             commit = Some(checkpoint);
-            self.batches.pop_front();
+            let (.., watch) = self.batches.pop_front().expect("front exists");
+            self.committing.push(watch);
         }
         commit
+    }
+
+    /// The source committed the last checkpoint [`AckTracker::completed`] returned.
+    pub fn committed(&mut self) {
+        for watch in self.committing.drain(..) {
+            watch.set_committed();
+        }
     }
 
     /// Batches sent and not yet complete.
@@ -133,15 +191,39 @@ mod tests {
 
     #[test]
     fn tracker_commits_only_the_completed_prefix() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let watch = |seq| BatchAck::new(seq, tx.clone()).commit_watch();
         let mut t = AckTracker::default();
-        t.sent(1, 10);
-        t.sent(2, 20);
-        t.sent(3, 30);
+        t.sent(1, 10, watch(1));
+        t.sent(2, 20, watch(2));
+        t.sent(3, 30, watch(3));
         assert_eq!(t.completed(2), None, "batch 1 is still outstanding");
         assert_eq!(t.completed(1), Some(20));
         assert_eq!(t.completed(3), Some(30));
         assert_eq!(t.outstanding(), 0);
         assert_eq!(t.completed(3), None, "a repeated completion is ignored");
+    }
+
+    #[tokio::test]
+    async fn a_commit_watch_resolves_once_the_source_committed_past_its_batch() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let (first, second) = (BatchAck::new(1, tx.clone()), BatchAck::new(2, tx));
+        let mut t = AckTracker::default();
+        t.sent(1, 10, first.commit_watch());
+        t.sent(2, 20, second.commit_watch());
+        let delivery = second.delivery();
+        let watch = delivery.commit_watch();
+        let waiter = tokio::spawn(async move { watch.committed().await });
+        assert_eq!(t.completed(2), None);
+        t.committed();
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "batch 1 holds the checkpoint back");
+        assert_eq!(t.completed(1), Some(20));
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "completed is not committed yet");
+        t.committed();
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiter).await.unwrap().unwrap();
+        delivery.accept();
     }
 
     #[test]

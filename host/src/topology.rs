@@ -12,7 +12,7 @@
 //! partition) always feeds the same worker, so its batches stay strictly ordered while
 //! different partitions are transformed in parallel. Sources and sinks are async tasks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -21,11 +21,15 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
-use crate::config::{Config, PipelineConfig, SinkConfig, SourceConfig, flatten_plugin_config};
+use crate::config::{
+    Config, DEFAULT_TRANSACTION_INTERVAL, PipelineConfig, SinkConfig, SourceConfig, flatten_plugin_config,
+};
+use crate::kafka::exactly_once::{self, SinkLink, SourceLink};
 use crate::plugin::PluginEngine;
 use crate::plugin::chain::{Chain, SlotSpec};
 use crate::plugin::directory::PluginDirectory;
 use crate::router::{Router, SinkHandle};
+use crate::sink::kafka::KafkaSink;
 use crate::sink::{self, SinkBatch};
 use crate::source::driver::{BatchSettings, Lanes};
 use crate::source::file::FileSource;
@@ -70,6 +74,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         sinks.push(SinkHandle { name: name.clone(), inbox });
         inboxes.push(rx);
     }
+    // Exactly-once pipelines: their Kafka source and sink share a transaction link.
+    let mut source_links = HashMap::new();
+    let mut sink_links = HashMap::new();
+    for (name, pipeline) in &config.pipelines {
+        if let Some(sink) = config.transactional_sink(pipeline) {
+            let (source_link, sink_link) = exactly_once::link();
+            source_links.insert(pipeline.source.clone(), source_link);
+            let settings = TransactionSettings {
+                id: transactional_id(&config, name, pipeline),
+                interval: pipeline.transaction_interval.unwrap_or(DEFAULT_TRANSACTION_INTERVAL),
+                link: sink_link,
+            };
+            sink_links.insert(sink.to_owned(), settings);
+        }
+    }
     let mut pipelines = Vec::new();
     let mut workers = Vec::new();
     for (name, pipeline) in &config.pipelines {
@@ -90,13 +109,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     // Sources open before sinks: a missing input file must not leave empty outputs behind.
     let mut opened = Vec::new();
     for (name, pipeline, stats, inboxes) in pipelines {
-        let source =
-            open_source(&config, &pipeline.source).await.with_context(|| format!("source `{}`", pipeline.source))?;
+        let link = source_links.remove(&pipeline.source);
+        let source = open_source(&config, &pipeline.source, link)
+            .await
+            .with_context(|| format!("source `{}`", pipeline.source))?;
         opened.push((name, pipeline, stats, inboxes, source));
     }
     let mut sink_tasks = JoinSet::new();
     for ((name, sink_config), inbox) in config.sinks.iter().zip(inboxes) {
-        spawn_sink(&mut sink_tasks, name, sink_config, inbox).await.with_context(|| format!("sink `{name}`"))?;
+        let transactions = sink_links.remove(name);
+        spawn_sink(&mut sink_tasks, name, sink_config, inbox, transactions)
+            .await
+            .with_context(|| format!("sink `{name}`"))?;
     }
     let mut sources = JoinSet::new();
     let mut all_stats = Vec::new();
@@ -242,15 +266,36 @@ impl OpenedSource {
     }
 }
 
-async fn open_source(config: &Config, name: &str) -> anyhow::Result<OpenedSource> {
+async fn open_source(config: &Config, name: &str, transactions: Option<SourceLink>) -> anyhow::Result<OpenedSource> {
     Ok(match &config.sources[name] {
         SourceConfig::File { path, format, follow } => {
             OpenedSource::File(FileSource::open(name, path, *format, *follow, &config.host.data_dir).await?)
         }
         SourceConfig::Stdin { format } => OpenedSource::Stdin(StdinSource::new(*format)),
         SourceConfig::Generator { count, rate } => OpenedSource::Generator(GeneratorSource::new(name, *count, *rate)),
-        SourceConfig::Kafka(kafka) => OpenedSource::Kafka(KafkaSource::open(name, kafka)?),
+        SourceConfig::Kafka(kafka) => OpenedSource::Kafka(KafkaSource::open(name, kafka, transactions)?),
     })
+}
+
+/// What the sink of an exactly-once pipeline needs.
+struct TransactionSettings {
+    id: String,
+    interval: std::time::Duration,
+    link: SinkLink,
+}
+
+/// The `transactional_id` given, or one that stays the same across restarts on this host
+/// (so that a restart fences its predecessor at once) and differs between pipelines and
+/// groups.
+fn transactional_id(config: &Config, name: &str, pipeline: &PipelineConfig) -> String {
+    if let Some(id) = &pipeline.transactional_id {
+        return id.clone();
+    }
+    let SourceConfig::Kafka(source) = &config.sources[&pipeline.source] else {
+        unreachable!("config checked that exactly-once pipelines read Kafka")
+    };
+    let host = gethostname::gethostname();
+    format!("sluice-{}-{name}-{}", source.group, host.to_string_lossy())
 }
 
 async fn spawn_sink(
@@ -258,6 +303,7 @@ async fn spawn_sink(
     name: &str,
     sink: &SinkConfig,
     inbox: mpsc::Receiver<SinkBatch>,
+    transactions: Option<TransactionSettings>,
 ) -> anyhow::Result<()> {
     let name = name.to_owned();
     match sink {
@@ -271,9 +317,17 @@ async fn spawn_sink(
                 inbox,
             ));
         }
-        SinkConfig::Kafka(kafka) => {
-            tasks.spawn(sink::driver::run(sink::kafka::KafkaSink::open(&name, kafka)?, name, inbox));
-        }
+        SinkConfig::Kafka(kafka) => match transactions {
+            None => {
+                tasks.spawn(sink::driver::run(KafkaSink::open(&name, kafka)?, name, inbox));
+            }
+            Some(TransactionSettings { id, interval, mut link }) => {
+                let requests = link.take_requests();
+                let sink = KafkaSink::open_transactional(&name, kafka, &id, link).await?;
+                tracing::info!(sink = %name, transactional_id = %id, ?interval, "exactly-once: records and source offsets are committed in transactions");
+                tasks.spawn(sink::driver::run_transactional(sink, name, inbox, requests, interval));
+            }
+        },
         SinkConfig::Null {} => {
             tasks.spawn(sink::driver::run(sink::null::NullSink, name, inbox));
         }

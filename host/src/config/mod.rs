@@ -283,7 +283,31 @@ pub struct PipelineConfig {
     /// Kafka partition) always goes to the same worker, so its order is kept. Defaults to
     /// the number of CPUs for partitioned sources and to 1 otherwise.
     pub workers: Option<usize>,
+    /// `at-least-once`, or `exactly-once` for Kafka to Kafka (see [`Delivery`]).
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// Exactly-once: how long a transaction collects records before it commits; `0s`
+    /// commits after every write. Default 100 ms.
+    #[serde(default, with = "humantime_serde")]
+    pub transaction_interval: Option<Duration>,
+    /// Exactly-once: the producer's `transactional.id`, unique per running instance and
+    /// stable across its restarts. Default `sluice-GROUP-PIPELINE-HOSTNAME`.
+    pub transactional_id: Option<String>,
 }
+
+/// A pipeline's delivery guarantee.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Every record reaches its sinks, some more than once after a crash.
+    #[default]
+    AtLeastOnce,
+    /// Kafka source to one Kafka sink: the sink's records and the source's offsets are
+    /// committed in the same transaction. Other sinks of the pipeline stay at-least-once.
+    ExactlyOnce,
+}
+
+pub const DEFAULT_TRANSACTION_INTERVAL: Duration = Duration::from_millis(100);
 
 fn default_batch_size() -> usize {
     500
@@ -376,6 +400,7 @@ impl Config {
             if p.batch_size == 0 || p.batch_size > MAX_BATCH_SIZE {
                 return Err((key("batch_size"), format!("must be between 1 and {MAX_BATCH_SIZE}")));
             }
+            self.check_delivery(name, p).map_err(|(k, m)| (key(k), m))?;
             for (i, plugin) in p.plugins.iter().enumerate() {
                 let key = key(&format!("plugins[{i}]"));
                 if !is_plugin_name(&plugin.name) {
@@ -426,6 +451,70 @@ impl Config {
         Ok(())
     }
 
+    /// The sink whose transactions carry an exactly-once pipeline's offsets: the one
+    /// Kafka sink among its routes' sinks.
+    pub fn transactional_sink<'a>(&'a self, pipeline: &'a PipelineConfig) -> Option<&'a str> {
+        if pipeline.delivery != Delivery::ExactlyOnce {
+            return None;
+        }
+        self.kafka_route_sinks(pipeline).into_iter().next().map(String::as_str)
+    }
+
+    fn kafka_route_sinks<'a>(&'a self, pipeline: &'a PipelineConfig) -> BTreeSet<&'a String> {
+        pipeline.routes.values().flatten().filter(|s| matches!(self.sinks[*s], SinkConfig::Kafka(_))).collect()
+    }
+
+    fn check_delivery(&self, name: &str, p: &PipelineConfig) -> Result<(), (&'static str, String)> {
+        if p.delivery == Delivery::AtLeastOnce {
+            for (key, set) in [
+                ("transaction_interval", p.transaction_interval.is_some()),
+                ("transactional_id", p.transactional_id.is_some()),
+            ] {
+                if set {
+                    return Err((key, "applies only to `delivery = \"exactly-once\"`".into()));
+                }
+            }
+            return Ok(());
+        }
+        let SourceConfig::Kafka(source) = &self.sources[&p.source] else {
+            return Err(("delivery", format!("exactly-once needs a Kafka source; `{}` is not one", p.source)));
+        };
+        let sink = match self.kafka_route_sinks(p).into_iter().collect::<Vec<_>>()[..] {
+            [sink] => sink,
+            [] => return Err(("delivery", "exactly-once needs a route to a Kafka sink; there is none".into())),
+            ref several => {
+                let names = several.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
+                return Err((
+                    "delivery",
+                    format!("exactly-once commits through one Kafka sink, but the routes reach {names}"),
+                ));
+            }
+        };
+        let SinkConfig::Kafka(sink_config) = &self.sinks[sink] else { unreachable!("filtered to Kafka sinks") };
+        if sink_config.brokers != source.brokers {
+            return Err((
+                "delivery",
+                format!(
+                    "exactly-once commits the source's offsets through sink `{sink}`'s cluster, so both need the same `brokers` (`{}` and `{}`)",
+                    source.brokers, sink_config.brokers
+                ),
+            ));
+        }
+        let shared = self.pipelines.iter().find(|(other, q)| {
+            *other != name && (q.dead_letter == *sink || q.routes.values().flatten().any(|s| s == sink))
+        });
+        if let Some((other, _)) = shared {
+            return Err((
+                "delivery",
+                format!("sink `{sink}` carries this pipeline's transactions and cannot also serve pipeline `{other}`"),
+            ));
+        }
+        if p.transactional_id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+            return Err(("transactional_id", "must not be empty".into()));
+        }
+        Ok(())
+    }
+
     fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -456,7 +545,10 @@ impl KafkaSourceConfig {
         if self.topics.is_empty() || self.topics.iter().any(|t| t.is_empty()) {
             return Err(("topics".into(), "must list at least one topic name or ^pattern, none empty".into()));
         }
-        check_properties(&self.properties, &["bootstrap.servers", "group.id", "enable.auto.offset.store"])?;
+        check_properties(
+            &self.properties,
+            &["bootstrap.servers", "group.id", "enable.auto.offset.store", "enable.auto.commit"],
+        )?;
         let session = kafka_property(&self.properties, "session.timeout.ms")
             .and_then(|ms| ms.parse().ok())
             .map_or(Duration::from_secs(45), Duration::from_millis);
@@ -482,7 +574,7 @@ impl KafkaSinkConfig {
         if self.delivery_timeout.is_zero() {
             return Err(("delivery_timeout".into(), "must be longer than zero".into()));
         }
-        check_properties(&self.properties, &["bootstrap.servers"])
+        check_properties(&self.properties, &["bootstrap.servers", "transactional.id"])
     }
 }
 

@@ -7,17 +7,23 @@
 //! authorized) is refused and goes to the dead-letter sink with the broker's error; any
 //! other failure (a timeout while the broker is down) fails the flush, and the driver
 //! writes the records again.
+//!
+//! In an exactly-once pipeline the producer is transactional: records are written
+//! inside a transaction that [`TransactionalSink::commit`] commits together with the
+//! source's offsets (see [`crate::kafka::exactly_once`]). There, any delivery failure
+//! dooms the whole transaction, so it is an error rather than a refusal.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, config::RDKafkaLogLevel};
 
-use super::{Refused, Sink};
-use crate::config::KafkaSinkConfig;
+use super::{Refused, Sink, TransactionalSink};
+use crate::config::{KafkaSinkConfig, kafka_property};
+use crate::kafka::exactly_once::{SinkLink, SourceOffsets};
 use crate::record::Record;
 
 /// How long to wait for room when librdkafka's queue is full.
@@ -29,21 +35,62 @@ pub struct KafkaSink {
     /// Delivery reports of the records written since the last flush, in write order;
     /// `Err` for records refused when they were enqueued.
     pending: Vec<Result<DeliveryFuture, String>>,
+    /// Exactly-once pipelines only.
+    transaction: Option<Transaction>,
+}
+
+/// The transactional producer's state.
+struct Transaction {
+    id: String,
+    link: SinkLink,
+    /// Whether a transaction has begun and not yet been committed.
+    open: bool,
+    /// `transaction.timeout.ms`: the broker aborts a transaction open for longer.
+    timeout: Duration,
 }
 
 impl KafkaSink {
     pub fn open(name: &str, config: &KafkaSinkConfig) -> anyhow::Result<Self> {
-        let defaults = [
+        Self::create(name, config, None)
+    }
+
+    /// A transactional producer for an exactly-once pipeline; `link` brings the source's
+    /// offsets. Fences any earlier producer with the same `transactional_id` and aborts
+    /// the transaction it left open.
+    pub async fn open_transactional(
+        name: &str,
+        config: &KafkaSinkConfig,
+        transactional_id: &str,
+        link: SinkLink,
+    ) -> anyhow::Result<Self> {
+        let timeout = kafka_property(&config.properties, "transaction.timeout.ms")
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Duration::from_secs(60), Duration::from_millis);
+        let transaction = Transaction { id: transactional_id.to_owned(), link, open: false, timeout };
+        let sink = Self::create(name, config, Some(transaction))?;
+        let producer = sink.producer.clone();
+        tokio::task::spawn_blocking(move || producer.init_transactions(timeout))
+            .await
+            .expect("init_transactions panicked")
+            .with_context(|| format!("cannot start transactions as `{transactional_id}`"))?;
+        Ok(sink)
+    }
+
+    fn create(name: &str, config: &KafkaSinkConfig, transaction: Option<Transaction>) -> anyhow::Result<Self> {
+        let mut defaults = vec![
             ("enable.idempotence", "true".to_owned()),
             ("compression.type", config.compression.clone()),
             ("linger.ms", config.linger.as_millis().to_string()),
             ("batch.size", config.batch_bytes.as_u64().to_string()),
             ("message.timeout.ms", config.delivery_timeout.as_millis().to_string()),
         ];
+        if let Some(transaction) = &transaction {
+            defaults.push(("transactional.id", transaction.id.clone()));
+        }
         let producer = crate::kafka::client_config(&config.brokers, &defaults, &config.properties)
             .create_with_context(ProducerLog(name.to_owned()))
             .context("cannot create the Kafka producer")?;
-        Ok(KafkaSink { producer, topic: config.topic.clone(), pending: Vec::new() })
+        Ok(KafkaSink { producer, topic: config.topic.clone(), pending: Vec::new(), transaction })
     }
 
     async fn enqueue(&self, topic: &str, record: &Record) -> Result<DeliveryFuture, String> {
@@ -96,6 +143,12 @@ fn is_permanent(error: &KafkaError) -> bool {
 impl Sink for KafkaSink {
     async fn write(&mut self, route: Option<&str>, records: &[Record]) -> anyhow::Result<()> {
         let topic = self.topic.as_deref().or(route).expect("config gives dead-letter Kafka sinks a topic").to_owned();
+        if let Some(transaction) = &mut self.transaction
+            && !transaction.open
+        {
+            self.producer.begin_transaction().context("cannot begin a transaction")?;
+            transaction.open = true;
+        }
         for record in records {
             let delivery = self.enqueue(&topic, record).await;
             self.pending.push(delivery);
@@ -111,7 +164,9 @@ impl Sink for KafkaSink {
                 Err(reason) => reason,
                 Ok(future) => match future.await {
                     Ok(Ok(_)) => continue,
-                    Ok(Err((error, _))) if is_permanent(&error) => format!("kafka refused the record: {error}"),
+                    Ok(Err((error, _))) if is_permanent(&error) && self.transaction.is_none() => {
+                        format!("kafka refused the record: {error}")
+                    }
                     Ok(Err((error, _))) => {
                         failed.get_or_insert(error);
                         continue;
@@ -125,6 +180,53 @@ impl Sink for KafkaSink {
             Some(error) => Err(error).context("delivery to Kafka failed"),
             None => Ok(refused),
         }
+    }
+}
+
+impl TransactionalSink for KafkaSink {
+    async fn commit(&mut self) -> anyhow::Result<()> {
+        let transaction = self.transaction.as_mut().expect("only transactional Kafka sinks are run as such");
+        if let Some(reason) = transaction.link.failure() {
+            anyhow::bail!("not committing: {reason}");
+        }
+        let source = transaction.link.take_offsets()?;
+        if !transaction.open && source.is_none() {
+            return Ok(());
+        }
+        let (producer, timeout, open) = (self.producer.clone(), transaction.timeout, transaction.open);
+        tokio::task::spawn_blocking(move || {
+            if !open {
+                producer.begin_transaction()?;
+            }
+            if let Some(SourceOffsets { offsets, group }) = source {
+                producer.send_offsets_to_transaction(&offsets, &group, timeout)?;
+            }
+            producer.commit_transaction(timeout)
+        })
+        .await
+        .expect("commit_transaction panicked")
+        .with_context(|| format!("cannot commit the transaction of `{}`", transaction.id))?;
+        transaction.open = false;
+        Ok(())
+    }
+
+    async fn abort(&mut self, reason: &str) {
+        let transaction = self.transaction.as_mut().expect("only transactional Kafka sinks are run as such");
+        if transaction.open {
+            let (producer, timeout) = (self.producer.clone(), transaction.timeout);
+            // After a fatal error (fenced) there is nothing to abort; the broker discards
+            // the transaction when it times out or the next instance takes the id over.
+            let aborted = tokio::task::spawn_blocking(move || producer.abort_transaction(timeout)).await;
+            if let Ok(Err(error)) = aborted {
+                tracing::warn!(transactional_id = %transaction.id, %error, "cannot abort the transaction");
+            }
+            transaction.open = false;
+        }
+        transaction.link.fail(reason.to_owned());
+    }
+
+    fn transaction_timeout(&self) -> Duration {
+        self.transaction.as_ref().map_or(Duration::MAX, |t| t.timeout)
     }
 }
 

@@ -35,6 +35,26 @@ pub trait Sink: Send + 'static {
     fn flush(&mut self) -> impl Future<Output = anyhow::Result<Vec<Refused>>> + Send;
 }
 
+/// A sink whose writes become visible only when it commits a transaction, together with
+/// the source positions they came from: Kafka in an exactly-once pipeline. Run by
+/// [`driver::run_transactional`], which commits only once the source has committed past
+/// every batch in the transaction.
+pub trait TransactionalSink: Sink {
+    /// Makes everything flushed since the last commit visible, with the source's
+    /// positions. Fine to call with nothing to commit.
+    fn commit(&mut self) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Gives up after a failure: discards the open transaction and stops the pipeline
+    /// with `reason`, so that it restarts from the last commit.
+    fn abort(&mut self, reason: &str) -> impl Future<Output = ()> + Send;
+
+    /// How long a transaction may stay open before the other side aborts it.
+    fn transaction_timeout(&self) -> std::time::Duration;
+}
+
+/// A request to a transactional sink to commit now, answered once it has (or why not).
+pub type CommitRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
+
 /// A record a sink will never take, and the reason (the broker's error, say).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Refused {

@@ -105,6 +105,7 @@ async fn run<S: Source>(
                 PipelineStats::add(&stats.batches_acked, acked);
                 if let Some(checkpoint) = checkpoint {
                     source.commit(checkpoint).await.with_context(|| format!("source `{name}`: commit failed"))?;
+                    tracker.committed();
                 }
             }
             () = shutdown.cancelled(), if !stopping => {
@@ -116,9 +117,11 @@ async fn run<S: Source>(
                 };
                 let seq = next_seq;
                 next_seq += 1;
-                let (batch, last) = builder.take(seq, name.clone(), BatchAck::new(seq, completed_tx.clone()));
+                let ack = BatchAck::new(seq, completed_tx.clone());
+                let watch = ack.commit_watch();
+                let (batch, last) = builder.take(seq, name.clone(), ack);
                 PipelineStats::add(&stats.records_in, batch.records.len());
-                tracker.sent(seq, last);
+                tracker.sent(seq, last, watch);
                 permit.send(batch);
                 timer_armed = false;
                 waited_out = false;

@@ -21,6 +21,11 @@
 //!
 //! A crash loses nothing: records after the last commit are read again (at-least-once),
 //! at most about a second of them.
+//!
+//! In an exactly-once pipeline the consumer commits nothing itself: lanes hand their
+//! offsets to the [`exactly_once`](crate::kafka::exactly_once) link, the sink commits them
+//! inside its transactions, and the coordinator asks for a commit before partitions are
+//! released.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +47,7 @@ use super::driver::Lanes;
 use super::{Incoming, Source};
 use crate::ack::Checkpoint;
 use crate::config::{KafkaSourceConfig, StartPosition};
+use crate::kafka::exactly_once::SourceLink;
 use crate::record::{Record, RecordMeta};
 
 /// How long broker queries made during a rebalance (committed offsets, offsets for a start
@@ -61,6 +67,8 @@ pub struct KafkaSource {
     consumer: Arc<Consumer_>,
     rebalances: mpsc::UnboundedReceiver<Rebalance>,
     drain_timeout: Duration,
+    /// Exactly-once pipelines only: where offsets go instead of the consumer's commits.
+    transactions: Option<SourceLink>,
 }
 
 /// What the rebalance callback hands the coordinator. The callback waits until `done` is
@@ -72,9 +80,15 @@ enum Rebalance {
 
 impl KafkaSource {
     /// Creates the consumer and subscribes; nothing is fetched until [`KafkaSource::run`].
-    pub fn open(name: &str, config: &KafkaSourceConfig) -> anyhow::Result<Self> {
+    /// With `transactions`, offsets are committed by the exactly-once sink.
+    pub fn open(name: &str, config: &KafkaSourceConfig, transactions: Option<SourceLink>) -> anyhow::Result<Self> {
         let (rebalances_tx, rebalances) = mpsc::unbounded_channel();
-        let context = GroupContext { source: name.to_owned(), start: config.start, coordinator: rebalances_tx };
+        let context = GroupContext {
+            source: name.to_owned(),
+            start: config.start,
+            coordinator: rebalances_tx,
+            transactions: transactions.clone(),
+        };
         let reset = match config.start {
             StartPosition::Latest => "latest",
             // A start time is looked up per partition on assignment; earliest is what a
@@ -85,7 +99,9 @@ impl KafkaSource {
             ("group.id", config.group.clone()),
             ("auto.offset.reset", reset.to_owned()),
             ("enable.auto.offset.store", "false".to_owned()),
-            ("enable.auto.commit", "true".to_owned()),
+            ("enable.auto.commit", transactions.is_none().to_string()),
+            // Upstream transactions' aborted records are never read.
+            ("isolation.level", "read_committed".to_owned()),
             ("auto.commit.interval.ms", "1000".to_owned()),
             ("queued.max.messages.kbytes", "16384".to_owned()),
         ];
@@ -99,6 +115,7 @@ impl KafkaSource {
             consumer: Arc::new(consumer),
             rebalances,
             drain_timeout: config.drain_timeout,
+            transactions,
         })
     }
 
@@ -116,6 +133,7 @@ impl KafkaSource {
                         running.finished(joined)?;
                     }
                     Ok(message) = &mut stray => anyhow::bail!("{message}"),
+                    reason = transaction_failed(self.transactions.as_ref()) => anyhow::bail!("{reason}"),
                     Some(rebalance) = self.rebalances.recv() => match rebalance {
                         Rebalance::Assigned(partitions, done) => {
                             for partition in partitions {
@@ -124,8 +142,13 @@ impl KafkaSource {
                             drop(done);
                         }
                         Rebalance::Revoked(partitions, done) => {
-                            running.drain(&partitions, self.drain_timeout).await?;
-                            self.commit().await;
+                            let abandoned = running.drain(&partitions, self.drain_timeout).await?;
+                            if let (Some(link), false) = (&self.transactions, abandoned.is_empty()) {
+                                let reason = format!("{} revoked partition(s) did not drain within drain_timeout ({:?}); their records may be in the open transaction, which therefore cannot be committed", abandoned.len(), self.drain_timeout);
+                                link.fail(reason.clone());
+                                anyhow::bail!(reason);
+                            }
+                            self.commit().await?;
                             drop(done);
                         }
                     },
@@ -135,8 +158,18 @@ impl KafkaSource {
         .await;
         // Rebalances from here on (leaving the group) find nobody waiting and go ahead.
         self.rebalances.close();
-        running.drain_all().await;
-        self.commit().await;
+        let outcome = match &self.transactions {
+            // The open transaction is being aborted: what the lanes have in flight is
+            // discarded with it, and read again after the restart.
+            Some(link) if link.has_failed() => {
+                running.abort_all().await;
+                outcome
+            }
+            _ => {
+                running.drain_all().await;
+                outcome.and(self.commit().await)
+            }
+        };
         poller.stop();
         outcome.with_context(|| format!("source `{}`", self.name))
     }
@@ -158,19 +191,33 @@ impl KafkaSource {
         // Called by librdkafka when the queue goes from empty to not empty. A permit is
         // kept if the lane is not waiting yet, so no wake-up is lost.
         queue.set_nonempty_callback(move || waker.notify_one());
-        let lane = PartitionLane { queue, wake, consumer: self.consumer.clone(), topic, partition: index };
+        let lane = PartitionLane {
+            queue,
+            wake,
+            consumer: self.consumer.clone(),
+            transactions: self.transactions.clone(),
+            topic,
+            partition: index,
+        };
         tracing::info!(source = %self.name, topic = %partition.0, partition = index, "partition assigned");
         let stop = shutdown.child_token();
         let task = lanes.spawn(lane, stop.clone());
+        // The lane's own task, not the one awaiting it: aborting that would leave the
+        // lane running, detached.
+        let abort = task.abort_handle();
         let key = partition.clone();
-        let abort = running.tasks.spawn(async move { (key, task.await) });
+        running.tasks.spawn(async move { (key, task.await) });
         running.lanes.insert(partition, (stop, abort));
         Ok(())
     }
 
     /// Commits the offsets the lanes stored, synchronously: called before partitions are
-    /// released and before leaving the group.
-    async fn commit(&self) {
+    /// released and before leaving the group. In exactly-once mode, commits the sink's
+    /// transaction, which carries the offsets.
+    async fn commit(&self) -> anyhow::Result<()> {
+        if let Some(link) = &self.transactions {
+            return link.commit_now().await.map_err(|reason| anyhow::anyhow!("the transaction failed: {reason}"));
+        }
         let consumer = self.consumer.clone();
         let result = tokio::task::spawn_blocking(move || consumer.commit_consumer_state(CommitMode::Sync)).await;
         match result.expect("commit task panicked") {
@@ -179,6 +226,15 @@ impl KafkaSource {
             // new owner reads the uncommitted records again.
             Err(error) => tracing::warn!(source = %self.name, %error, "committing offsets failed"),
         }
+        Ok(())
+    }
+}
+
+/// Resolves when the exactly-once pipeline's transaction failed; never without one.
+async fn transaction_failed(transactions: Option<&SourceLink>) -> String {
+    match transactions {
+        Some(link) => link.failed().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -206,14 +262,15 @@ impl Running {
 
     /// Stops the lanes of `partitions` and waits until what they read is delivered and
     /// their offsets stored; lanes still busy at the deadline are abandoned (their records
-    /// will be read again by the next owner).
-    async fn drain(&mut self, partitions: &[Partition], deadline: Duration) -> anyhow::Result<()> {
+    /// will be read again by the next owner) and returned.
+    async fn drain(&mut self, partitions: &[Partition], deadline: Duration) -> anyhow::Result<Vec<Partition>> {
         let mut waiting: Vec<Partition> = partitions.iter().filter(|p| self.lanes.contains_key(*p)).cloned().collect();
         for partition in &waiting {
             self.lanes[partition].0.cancel();
         }
         let timer = tokio::time::sleep(deadline);
         tokio::pin!(timer);
+        let mut abandoned = Vec::new();
         while !waiting.is_empty() {
             tokio::select! {
                 Some(joined) = self.tasks.join_next() => {
@@ -228,11 +285,22 @@ impl Running {
                         if let Some((_, abort)) = self.lanes.remove(&partition) {
                             abort.abort();
                         }
+                        abandoned.push(partition);
                     }
                 }
             }
         }
-        Ok(())
+        Ok(abandoned)
+    }
+
+    /// Stops every lane at once, without waiting for what it has in flight.
+    async fn abort_all(&mut self) {
+        for (_, abort) in self.lanes.values() {
+            abort.abort();
+        }
+        while let Some(joined) = self.tasks.join_next().await {
+            let _ = self.finished(joined);
+        }
     }
 
     /// Stops every lane and waits until each has drained (shutdown has its own deadline).
@@ -294,6 +362,7 @@ struct GroupContext {
     source: String,
     start: StartPosition,
     coordinator: mpsc::UnboundedSender<Rebalance>,
+    transactions: Option<SourceLink>,
 }
 
 impl GroupContext {
@@ -359,6 +428,10 @@ impl ConsumerContext for GroupContext {
                     tracing::error!(source = %self.source, %error, "cannot take the assigned partitions");
                     return;
                 }
+                // Offsets sent in transactions carry the generation that owns them.
+                if let (Some(link), Some(group)) = (&self.transactions, consumer.group_metadata()) {
+                    link.set_group(group);
+                }
                 // Fetching is held until every partition has a queue of its own, so no
                 // record of theirs lands in the shared queue in between.
                 let _ = consumer.pause(assignment);
@@ -388,6 +461,7 @@ struct PartitionLane {
     queue: PartitionQueue<GroupContext>,
     wake: Arc<Notify>,
     consumer: Arc<Consumer_>,
+    transactions: Option<SourceLink>,
     topic: Arc<str>,
     partition: i32,
 }
@@ -418,8 +492,13 @@ impl Source for PartitionLane {
         }
     }
 
-    /// Stores the offset after the last delivered record, for the next commit.
+    /// Stores the offset after the last delivered record, for the next commit (or, in
+    /// exactly-once mode, for the next transaction).
     async fn commit(&mut self, checkpoint: Checkpoint) -> anyhow::Result<()> {
+        if let Some(link) = &self.transactions {
+            link.register(&self.topic, self.partition, checkpoint as i64);
+            return Ok(());
+        }
         let mut offsets = TopicPartitionList::with_capacity(1);
         offsets.add_partition_offset(&self.topic, self.partition, Offset::Offset(checkpoint as i64))?;
         self.consumer

@@ -38,25 +38,13 @@ fn sigkill_at_random_moments_loses_nothing() {
     let _last = scratch.start();
     let out = broker.consume("out", N as usize, Duration::from_secs(180));
     let (counts, by_key) = ids_by_key(&out);
-    let missing: Vec<u64> = (0..N).filter(|id| !counts.contains_key(id)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} records lost after {} kills, e.g. {:?}",
-        missing.len(),
-        delays.len(),
-        &missing[..missing.len().min(10)]
-    );
-    let duplicates: usize = counts.values().map(|c| c - 1).sum();
+    assert_none_missing(&counts, N, &format!("after {} kills", delays.len()));
+    let duplicates = duplicates(&counts);
     eprintln!(
         "{} kills: {N} records, {duplicates} duplicates ({:.2}%)",
         delays.len(),
         duplicates as f64 * 100.0 / N as f64
     );
-    // Per key, the first arrivals are in order: a replay repeats a suffix, never reorders.
-    for (key, ids) in by_key {
-        let mut seen = std::collections::HashSet::new();
-        let first: Vec<u64> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
-        assert!(first.windows(2).all(|w| w[0] < w[1]), "key {key}: first arrivals out of order");
-    }
+    assert_first_arrivals_in_order(by_key);
     assert!(out.iter().all(|r| r.value.starts_with("{\"id\":")));
 }

@@ -30,16 +30,8 @@ fn a_host_that_stops_hands_its_partitions_over_with_nothing_lost_or_repeated() {
 
     let out = broker.consume("out", N as usize, Duration::from_secs(120));
     let (counts, _) = ids_by_key(&out);
-    let missing: Vec<u64> = (0..N).filter(|id| !counts.contains_key(id)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} records lost, e.g. {:?}\nsurvivor's log:\n{}",
-        missing.len(),
-        &missing[..missing.len().min(10)],
-        b.log()
-    );
-    let duplicates: usize = counts.values().map(|c| c - 1).sum();
-    assert_eq!(duplicates, 0, "revoked partitions are drained and committed before they are released");
+    assert_none_missing(&counts, N, &b.log());
+    assert_eq!(duplicates(&counts), 0, "revoked partitions are drained and committed before they are released");
     let log = b.log();
     assert!(log.matches("partition assigned").count() > 2, "the survivor took more partitions over:\n{log}");
 }

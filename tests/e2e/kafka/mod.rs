@@ -4,8 +4,10 @@
 
 mod backpressure;
 mod crash;
+mod exactly_once;
 mod group;
 mod pipeline;
+mod restart;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -21,6 +23,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::harness::workspace_root;
@@ -75,6 +78,31 @@ impl Broker {
     pub fn mock() -> Broker {
         let cluster = MockCluster::new(1).expect("start the mock cluster");
         Broker { address: cluster.bootstrap_servers(), kind: Kind::Mock(cluster) }
+    }
+
+    /// Takes the mock cluster's broker down for `length`, then brings it back with its
+    /// log intact: what a broker restart looks like to clients.
+    pub fn outage(&self, length: Duration) {
+        let cluster = self.mock_cluster();
+        cluster.broker_down(1).expect("take the mock broker down");
+        std::thread::sleep(length);
+        cluster.broker_up(1).expect("bring the mock broker back");
+    }
+
+    /// Makes the mock cluster answer the next requests of kind `api` with `errors`.
+    pub fn fail_requests(&self, api: RDKafkaApiKey, errors: &[RDKafkaRespErr]) {
+        self.mock_cluster().request_errors(api, errors);
+    }
+
+    pub fn clear_failures(&self, api: RDKafkaApiKey) {
+        self.mock_cluster().clear_request_errors(api);
+    }
+
+    fn mock_cluster(&self) -> &MockCluster<'static, DefaultProducerContext> {
+        match &self.kind {
+            Kind::Mock(cluster) => cluster,
+            Kind::Tansu(_) => panic!("fault injection needs the mock cluster"),
+        }
     }
 
     pub fn address(&self) -> String {
@@ -240,6 +268,32 @@ pub fn ids_by_key(records: &[TestRecord]) -> (HashMap<u64, usize>, HashMap<Strin
         by_key.entry(record.key.clone().expect("key survived")).or_default().push(id);
     }
     (counts, by_key)
+}
+
+/// Fails, with `log` for context, unless every id below `n` is in `counts`.
+pub fn assert_none_missing(counts: &HashMap<u64, usize>, n: u64, log: &str) {
+    let missing: Vec<u64> = (0..n).filter(|id| !counts.contains_key(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} records lost, e.g. {:?}\nlog:\n{log}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+}
+
+/// Records that arrived more than once.
+pub fn duplicates(counts: &HashMap<u64, usize>) -> usize {
+    counts.values().map(|c| c - 1).sum()
+}
+
+/// Per key, the first arrival of each id is in order: a replay repeats a suffix, it never
+/// reorders.
+pub fn assert_first_arrivals_in_order(by_key: HashMap<String, Vec<u64>>) {
+    for (key, ids) in by_key {
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<u64> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
+        assert!(first.windows(2).all(|w| w[0] < w[1]), "key {key}: first arrivals out of order");
+    }
 }
 
 /// A pipeline from Kafka topic `in` through `json-validate` to Kafka topic `out`, with

@@ -1,5 +1,8 @@
-//! What the Kafka source and sink share: client settings, and librdkafka's own logs and
-//! errors routed into ours.
+//! What the Kafka source and sink share: client settings, librdkafka's own logs and
+//! errors routed into ours, and, in an exactly-once pipeline, the [`exactly_once`] link
+//! that carries the source's offsets into the sink's transactions.
+
+pub mod exactly_once;
 
 use rdkafka::ClientConfig;
 use rdkafka::config::RDKafkaLogLevel;
