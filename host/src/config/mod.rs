@@ -814,6 +814,48 @@ batch_wait = "50ms"
     }
 
     #[test]
+    fn exactly_once_needs_a_kafka_source_and_one_unshared_kafka_sink_on_the_same_brokers() {
+        let kafka = |sink_brokers: &str| {
+            VALID
+                .replace(
+                    "type = \"generator\"\ncount = 10\nrate = 100.0",
+                    "type = \"kafka\"\nbrokers = \"b:9092\"\ngroup = \"g\"\ntopics = [\"t\"]",
+                )
+                .replace(
+                    "type = \"file\"\npath = \"out/good.jsonl\"",
+                    &format!("type = \"kafka\"\nbrokers = \"{sink_brokers}\""),
+                )
+                .replace("batch_size = 100", "batch_size = 100\ndelivery = \"exactly-once\"")
+        };
+        let config = parse(&kafka("b:9092")).unwrap();
+        let pipeline = &config.pipelines["main"];
+        assert_eq!(config.transactional_sink(pipeline), Some("good"));
+        assert_eq!(pipeline.delivery, Delivery::ExactlyOnce);
+
+        let err = error_of(&kafka("other:9092"));
+        assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.delivery: exactly-once commits the source's offsets through sink `good`'s cluster"), "{err}");
+        let err = error_of(&VALID.replace("batch_size = 100", "batch_size = 100\ndelivery = \"exactly-once\""));
+        assert_eq!(
+            err,
+            "/etc/sluice/sluice.toml: pipelines.main.delivery: exactly-once needs a Kafka source; `gen` is not one"
+        );
+        let err = error_of(&VALID.replace("batch_size = 100", "batch_size = 100\ntransactional_id = \"x\""));
+        assert_eq!(
+            err,
+            "/etc/sluice/sluice.toml: pipelines.main.transactional_id: applies only to `delivery = \"exactly-once\"`"
+        );
+        let two_kafka_sinks = kafka("b:9092").replace(
+            "type = \"file\"\npath = \"/var/dlq.jsonl\"",
+            "type = \"kafka\"\nbrokers = \"b:9092\"\ntopic = \"dlq\"",
+        );
+        let err = error_of(&two_kafka_sinks);
+        assert!(
+            err.ends_with("exactly-once commits through one Kafka sink, but the routes reach `dlq`, `good`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn syntax_errors_give_the_line() {
         let err = error_of("[pipelines.x\nsource = 1");
         assert!(err.starts_with("/etc/sluice/sluice.toml: line 1, column "), "{err}");
