@@ -1,0 +1,389 @@
+//! Kafka → identity plugin → Kafka, side by side with a plain rdkafka consume → produce
+//! loop (no Wasm, no acknowledgement tracking): the ceiling on the same broker.
+//!
+//! Both contenders run, one after the other, against one Tansu broker on this machine:
+//!
+//! 1. **throughput**: `RECORDS` records wait in a 4-partition input topic; the contender
+//!    starts and the output topic's end offsets are polled. The rate is taken between 1%
+//!    and 100% of the output, so start-up (plugin compilation, joining the group) is left
+//!    out for both.
+//! 2. **latency**: while the contender keeps running, `LATENCY_RATE` records/s are
+//!    produced for `LATENCY_SECONDS`, each stamped with its send time, and a reader of the
+//!    output measures arrival time minus that stamp (both contenders keep timestamps).
+//!
+//! Run with `scripts/bench` (which builds the plugins and the broker first).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const RECORDS: u64 = 200_000;
+const PARTITIONS: i32 = 4;
+const VALUE_BYTES: usize = 100;
+const LATENCY_RATE: u64 = 5_000;
+const LATENCY_SECONDS: u64 = 10;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let broker = Broker::start(&root);
+    let mut results = Vec::new();
+    for contender in [Contender::Plain, Contender::Sluice] {
+        results.push((contender.name(), measure(&broker, &root, contender)));
+    }
+    println!("\n| contender | records/s | p50 latency | p99 latency |\n| --- | ---: | ---: | ---: |");
+    for (name, r) in &results {
+        println!("| {name} | {:.0} | {:.1} ms | {:.1} ms |", r.rate, r.p50_ms, r.p99_ms);
+    }
+    println!("\nSluice / plain: {:.1}% of the throughput", results[1].1.rate * 100.0 / results[0].1.rate);
+}
+
+struct Result_ {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+#[derive(Clone, Copy)]
+enum Contender {
+    Plain,
+    Sluice,
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Plain => "plain rdkafka passthrough",
+            Contender::Sluice => "sluice (passthrough.wasm)",
+        }
+    }
+}
+
+fn measure(broker: &Broker, root: &Path, contender: Contender) -> Result_ {
+    let prefix = match contender {
+        Contender::Plain => "plain",
+        Contender::Sluice => "sluice",
+    };
+    let (input, output) = (format!("{prefix}-in"), format!("{prefix}-out"));
+    broker.create_topics(&[&input, &output]);
+    broker.produce(&input, RECORDS, None);
+
+    let running = match contender {
+        Contender::Plain => Running::Plain(PlainPassthrough::start(broker, &input, &output)),
+        Contender::Sluice => Running::Sluice(start_sluice(broker, root, &input, &output)),
+    };
+    let rate = throughput(broker, &output, RECORDS);
+    eprintln!("{}: {rate:.0} records/s", contender.name());
+    let (p50_ms, p99_ms) = latency(broker, &input, &output);
+    eprintln!("{}: p50 {p50_ms:.1} ms, p99 {p99_ms:.1} ms", contender.name());
+    running.stop();
+    Result_ { rate, p50_ms, p99_ms }
+}
+
+/// Records/s into `output`, from when 1% of `expected` is there until the output stops
+/// growing (Tansu 0.6 was seen to drop a few percent of idempotent, compressed produce
+/// requests under load, so "all of `expected`" may never come; the count is printed).
+fn throughput(broker: &Broker, output: &str, expected: u64) -> f64 {
+    let consumer: BaseConsumer = broker.client().set("group.id", "bench-watermarks").create().unwrap();
+    let end = |consumer: &BaseConsumer| -> u64 {
+        (0..PARTITIONS).map(|p| consumer.fetch_watermarks(output, p, Duration::from_secs(5)).unwrap().1 as u64).sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut started = None;
+    let (mut last, mut last_change) = (0, Instant::now());
+    loop {
+        let done = end(&consumer);
+        let now = Instant::now();
+        if started.is_none() && done >= expected / 100 {
+            started = Some((now, done));
+        }
+        if done != last {
+            (last, last_change) = (done, now);
+        }
+        if let Some((at, from)) = started
+            && (done >= expected || now - last_change > Duration::from_secs(3))
+        {
+            eprintln!("{done} of {expected} records in the output");
+            return (done - from) as f64 / (last_change - at).as_secs_f64();
+        }
+        assert!(now < deadline, "only {done} of {expected} records arrived in 10 minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// p50 and p99 of send-to-arrival time, in milliseconds, at `LATENCY_RATE`.
+fn latency(broker: &Broker, input: &str, output: &str) -> (f64, f64) {
+    let reader: BaseConsumer = broker.client().set("group.id", "bench-latency").create().unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        assignment.add_partition_offset(output, p, Offset::End).unwrap();
+    }
+    reader.assign(&assignment).unwrap();
+    // Let the reader settle at the end before anything new is sent.
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(2) {
+        reader.poll(Duration::from_millis(100));
+    }
+    let expected = LATENCY_RATE * LATENCY_SECONDS;
+    let sender = {
+        let (broker, input) = (broker.address.clone(), input.to_owned());
+        std::thread::spawn(move || Broker::at(broker).produce(&input, expected, Some(LATENCY_RATE)))
+    };
+    let mut latencies = Vec::with_capacity(expected as usize);
+    let deadline = Instant::now() + Duration::from_secs(LATENCY_SECONDS + 60);
+    let mut last_arrival = Instant::now();
+    while (latencies.len() as u64) < expected
+        && Instant::now() < deadline
+        && !(sender.is_finished() && last_arrival.elapsed() > Duration::from_secs(3))
+    {
+        if let Some(Ok(message)) = reader.poll(Duration::from_millis(100)) {
+            let sent = message.timestamp().to_millis().unwrap();
+            latencies.push((now_millis() - sent) as f64);
+            last_arrival = Instant::now();
+        }
+    }
+    sender.join().unwrap();
+    eprintln!("{} of {expected} latency probes arrived", latencies.len());
+    assert!(latencies.len() as u64 >= expected * 9 / 10, "only {} of {expected} arrived", latencies.len());
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    (at(0.50), at(0.99))
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+enum Running {
+    Plain(PlainPassthrough),
+    Sluice(Child),
+}
+
+impl Running {
+    fn stop(self) {
+        match self {
+            Running::Plain(plain) => plain.stop(),
+            Running::Sluice(mut child) => {
+                // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+                child.wait().unwrap();
+            }
+        }
+    }
+}
+
+fn start_sluice(broker: &Broker, root: &Path, input: &str, output: &str) -> Child {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let config = dir.join("sluice.toml");
+    let brokers = &broker.address;
+    let plugins = root.join("target/plugins");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[host]
+plugins_dir = "{plugins}"
+data_dir = "{data}"
+status_interval = "60s"
+
+[sources.in]
+type = "kafka"
+brokers = "{brokers}"
+group = "sluice-bench"
+topics = ["{input}"]
+
+[sinks.out]
+type = "kafka"
+brokers = "{brokers}"
+topic = "{output}"
+
+[sinks.rejected]
+type = "null"
+
+[pipelines.bench]
+source = "in"
+plugins = [{{ name = "passthrough" }}]
+routes = {{ out = ["out"] }}
+default_route = "out"
+dead_letter = "rejected"
+batch_wait = "10ms"
+"#,
+            plugins = plugins.display(),
+            data = dir.join("data").display(),
+        ),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sluice")
+}
+
+/// The ceiling: consume, produce the same key, value, headers and timestamp, with the
+/// producer settings Sluice's Kafka sink uses, and nothing else.
+struct PlainPassthrough {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl PlainPassthrough {
+    fn start(broker: &Broker, input: &str, output: &str) -> PlainPassthrough {
+        let consumer: BaseConsumer = broker
+            .client()
+            .set("group.id", "plain-bench")
+            .set("auto.offset.reset", "earliest")
+            .set("queued.max.messages.kbytes", "16384")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[input]).unwrap();
+        let producer: BaseProducer = producer_config(broker).create().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let output = output.to_owned();
+        let thread = std::thread::spawn({
+            let stop = Arc::clone(&stop);
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
+                        let mut record = BaseRecord::<[u8], [u8]>::to(&output);
+                        if let Some(key) = message.key() {
+                            record = record.key(key);
+                        }
+                        if let Some(value) = message.payload() {
+                            record = record.payload(value);
+                        }
+                        if let Some(headers) = message.headers() {
+                            record = record.headers(headers.detach());
+                        }
+                        if let Some(timestamp) = message.timestamp().to_millis() {
+                            record = record.timestamp(timestamp);
+                        }
+                        send(&producer, record);
+                    }
+                    producer.poll(Duration::ZERO);
+                }
+                producer.flush(Duration::from_secs(30)).unwrap();
+            }
+        });
+        PlainPassthrough { stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+    }
+}
+
+fn producer_config(broker: &Broker) -> ClientConfig {
+    let mut config = broker.client();
+    config
+        .set("enable.idempotence", "true")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("batch.size", "1048576");
+    config
+}
+
+fn send(producer: &BaseProducer, mut record: BaseRecord<'_, [u8], [u8]>) {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, returned)) => {
+                record = returned;
+                producer.poll(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+/// A Tansu broker with in-memory storage, stopped when dropped.
+struct Broker {
+    address: String,
+    child: Option<Child>,
+}
+
+impl Broker {
+    fn start(root: &Path) -> Broker {
+        let tansu = Command::new(root.join("scripts/kafka-broker")).arg("path").output().unwrap();
+        assert!(tansu.status.success(), "scripts/kafka-broker could not provide tansu");
+        let tansu = PathBuf::from(String::from_utf8(tansu.stdout).unwrap().trim());
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let listener = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu)
+            .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &listener])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "tansu did not answer");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Broker { address: format!("127.0.0.1:{port}"), child: Some(child) }
+    }
+
+    /// A handle on a broker someone else runs.
+    fn at(address: String) -> Broker {
+        Broker { address, child: None }
+    }
+
+    fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.address);
+        config
+    }
+
+    fn create_topics(&self, names: &[&str]) {
+        let admin: AdminClient<DefaultClientContext> = self.client().create().unwrap();
+        let topics: Vec<NewTopic> =
+            names.iter().map(|n| NewTopic::new(n, PARTITIONS, TopicReplication::Fixed(1))).collect();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for result in runtime.block_on(admin.create_topics(&topics, &AdminOptions::new())).unwrap() {
+            result.unwrap_or_else(|(topic, e)| panic!("cannot create topic {topic}: {e}"));
+        }
+    }
+
+    /// Produces `count` keyed records, as fast as possible or at `rate` per second, each
+    /// stamped with its send time.
+    fn produce(&self, topic: &str, count: u64, rate: Option<u64>) {
+        let producer: BaseProducer = producer_config(self).create().unwrap();
+        let value = vec![b'x'; VALUE_BYTES];
+        let start = Instant::now();
+        for i in 0..count {
+            if let Some(rate) = rate {
+                let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            let key = format!("key-{:012}", i % 10_000);
+            let record = BaseRecord::to(topic).key(key.as_bytes()).payload(&value[..]).timestamp(now_millis());
+            send(&producer, record);
+            producer.poll(Duration::ZERO);
+        }
+        producer.flush(Duration::from_secs(60)).unwrap();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
