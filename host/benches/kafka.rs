@@ -361,7 +361,7 @@ impl Broker {
     /// stamped with its send time.
     fn produce(&self, topic: &str, count: u64, rate: Option<u64>) {
         let producer: BaseProducer = producer_config(self).create().unwrap();
-        let value = vec![b'x'; VALUE_BYTES];
+        let value = [b'x'; VALUE_BYTES];
         let start = Instant::now();
         for i in 0..count {
             if let Some(rate) = rate {
