@@ -3,9 +3,11 @@
 //!
 //! Draining everything queued before one flush is group commit: under load a file sink
 //! fsyncs once per many batches, yet no batch waits for more than the flush it is in. A
-//! failed write or flush is retried with capped exponential backoff, forever: the records
-//! stay unacknowledged, the bounded channel in front of the sink fills, and the pipeline
-//! slows down instead of losing or reordering anything.
+//! sink that waits on a broker has several flushes in flight (see [`Flushing`]), so it
+//! keeps writing while earlier records are on their way; outcomes are still handled in
+//! order. A failed write or flush is retried with capped exponential backoff, forever:
+//! the records stay unacknowledged, the bounded channel in front of the sink fills, and
+//! the pipeline slows down instead of losing anything.
 //!
 //! A record the sink refuses for good (a broker's "too large") must not block its
 //! partition forever: it goes to its pipeline's dead-letter sink with the reason, and its
@@ -20,34 +22,108 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesOrdered;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use super::{CommitRequest, Refused, RefusedTo, Sink, SinkBatch, TransactionalSink};
+use super::{CommitRequest, Flushing, Refused, RefusedTo, Sink, SinkBatch, TransactionalSink};
 use crate::ack::CommitWatch;
 use crate::record::Record;
 
 /// At most this many batches go into one flush.
 const MAX_BATCHES_PER_FLUSH: usize = 64;
+/// At most this many flushes are under way at once. One would leave a broker sink idle
+/// for a round trip after every flush; a few keep it busy, and the sink's bounded inbox
+/// still stops the pipeline when they are all taken.
+const MAX_FLUSHES_IN_FLIGHT: usize = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// Flushes under way, oldest first, each with the batches it covers. Their outcomes are
+/// handled in the order they were started, so batches are acknowledged in sink order.
+type InFlight = FuturesOrdered<BoxFuture<'static, (Vec<SinkBatch>, anyhow::Result<Vec<Refused>>)>>;
+
 /// Runs until every sender of `inbox` is gone and everything received is acknowledged.
+///
+/// A failed write or flush is retried with capped exponential backoff, forever. A flush
+/// that fails after it started (a broker that stopped answering) is written again once
+/// it is the oldest under way, so its records may land after those of later flushes: a
+/// retry can reorder, as any producer's can with several requests in flight. Broker
+/// sinks retry on their own first (the Kafka producer is idempotent and retries without
+/// reordering until its delivery timeout), so this is the rare path.
 pub async fn run<S: Sink>(mut sink: S, name: String, mut inbox: mpsc::Receiver<SinkBatch>) {
-    let mut group: Vec<SinkBatch> = Vec::with_capacity(MAX_BATCHES_PER_FLUSH);
-    while inbox.recv_many(&mut group, MAX_BATCHES_PER_FLUSH).await > 0 {
-        let mut backoff = FIRST_BACKOFF;
-        let refused = loop {
-            match write_group(&mut sink, &group).await {
-                Ok(refused) => break refused,
-                Err(error) => {
-                    tracing::error!(sink = %name, error = format!("{error:#}"), retry_in = ?backoff, "sink write failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+    let mut in_flight = InFlight::new();
+    let mut receiving = true;
+    loop {
+        tokio::select! {
+            biased;
+            Some((group, outcome)) = in_flight.next() => {
+                let refused = match outcome {
+                    Ok(refused) => refused,
+                    Err(error) => write_again(&mut sink, &name, &group, error).await,
+                };
+                deliver(&name, group, refused).await;
             }
-        };
-        deliver(&name, &mut group, refused).await;
+            group = receive(&mut inbox), if receiving && in_flight.len() < MAX_FLUSHES_IN_FLIGHT => match group {
+                Some(group) => in_flight.push_back(start_flush(&mut sink, &name, group).await),
+                None => receiving = false,
+            },
+            else => return,
+        }
+    }
+}
+
+/// Everything queued in `inbox`, up to a flush's worth; `None` once every sender is gone.
+async fn receive(inbox: &mut mpsc::Receiver<SinkBatch>) -> Option<Vec<SinkBatch>> {
+    let mut group = Vec::with_capacity(MAX_BATCHES_PER_FLUSH);
+    (inbox.recv_many(&mut group, MAX_BATCHES_PER_FLUSH).await > 0).then_some(group)
+}
+
+/// Writes `group` and starts its flush, retrying until the sink takes it.
+async fn start_flush<S: Sink>(
+    sink: &mut S,
+    name: &str,
+    group: Vec<SinkBatch>,
+) -> BoxFuture<'static, (Vec<SinkBatch>, anyhow::Result<Vec<Refused>>)> {
+    let mut backoff = Backoff::default();
+    loop {
+        match write_group(sink, &group).await {
+            Ok(flushing) => return Box::pin(async move { (group, flushing.await) }),
+            Err(error) => backoff.wait(name, &error).await,
+        }
+    }
+}
+
+/// Writes the records of a failed flush again and waits for each attempt, until one
+/// goes through.
+async fn write_again<S: Sink>(sink: &mut S, name: &str, group: &[SinkBatch], error: anyhow::Error) -> Vec<Refused> {
+    let mut backoff = Backoff::default();
+    let mut error = error;
+    loop {
+        backoff.wait(name, &error).await;
+        match async { write_group(sink, group).await?.await }.await {
+            Ok(refused) => return refused,
+            Err(again) => error = again,
+        }
+    }
+}
+
+/// Capped exponential backoff between attempts at a failing sink.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(FIRST_BACKOFF)
+    }
+}
+
+impl Backoff {
+    async fn wait(&mut self, sink: &str, error: &anyhow::Error) {
+        tracing::error!(sink, error = format!("{error:#}"), retry_in = ?self.0, "sink write failed; retrying");
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -65,8 +141,7 @@ pub async fn run_transactional<S: TransactionalSink>(
     mut requests: mpsc::UnboundedReceiver<CommitRequest>,
     interval: Duration,
 ) {
-    let mut group: Vec<SinkBatch> = Vec::with_capacity(MAX_BATCHES_PER_FLUSH);
-    let mut in_transaction: Vec<CommitWatch> = Vec::new();
+    let mut transaction = Transaction { in_flight: InFlight::new(), flushed: Vec::new() };
     let mut ticker = tokio::time::interval(if interval.is_zero() { IDLE_COMMIT_CHECK } else { interval });
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let outcome: anyhow::Result<()> = async {
@@ -74,20 +149,20 @@ pub async fn run_transactional<S: TransactionalSink>(
             tokio::select! {
                 biased;
                 Some(reply) = requests.recv() => {
-                    let committed = commit(&mut sink, &mut in_transaction).await;
+                    let committed = transaction.commit(&mut sink, &name).await;
                     let _ = reply.send(committed.as_ref().map(drop).map_err(|e| format!("{e:#}")));
                     committed?;
                 }
-                _ = ticker.tick() => commit(&mut sink, &mut in_transaction).await?,
-                received = inbox.recv_many(&mut group, MAX_BATCHES_PER_FLUSH) => {
-                    if received == 0 {
-                        return commit(&mut sink, &mut in_transaction).await;
-                    }
-                    let refused = write_group(&mut sink, &group).await?;
-                    in_transaction.extend(group.iter().map(|batch| batch.delivery.commit_watch()));
-                    deliver(&name, &mut group, refused).await;
+                _ = ticker.tick() => transaction.commit(&mut sink, &name).await?,
+                Some((group, outcome)) = transaction.in_flight.next() => transaction.flushed(&name, group, outcome?).await,
+                group = receive(&mut inbox), if transaction.in_flight.len() < MAX_FLUSHES_IN_FLIGHT => {
+                    let Some(group) = group else {
+                        return transaction.commit(&mut sink, &name).await;
+                    };
+                    let flushing = write_group(&mut sink, &group).await?;
+                    transaction.in_flight.push_back(Box::pin(async move { (group, flushing.await) }));
                     if interval.is_zero() {
-                        commit(&mut sink, &mut in_transaction).await?;
+                        transaction.commit(&mut sink, &name).await?;
                     }
                 }
             }
@@ -101,33 +176,53 @@ pub async fn run_transactional<S: TransactionalSink>(
     }
 }
 
-/// Commits once the source has committed past every batch in the transaction.
-async fn commit<S: TransactionalSink>(sink: &mut S, in_transaction: &mut Vec<CommitWatch>) -> anyhow::Result<()> {
-    let timeout = sink.transaction_timeout();
-    tokio::time::timeout(timeout, async {
-        for batch in in_transaction.iter() {
-            batch.committed().await;
+/// What the open transaction holds: flushes under way, and batches flushed and
+/// acknowledged, whose source positions the commit must wait for.
+struct Transaction {
+    in_flight: InFlight,
+    flushed: Vec<CommitWatch>,
+}
+
+impl Transaction {
+    async fn flushed(&mut self, name: &str, group: Vec<SinkBatch>, refused: Vec<Refused>) {
+        self.flushed.extend(group.iter().map(|batch| batch.delivery.commit_watch()));
+        deliver(name, group, refused).await;
+    }
+
+    /// Commits once every flush is done and the source has committed past every batch
+    /// in the transaction.
+    async fn commit<S: TransactionalSink>(&mut self, sink: &mut S, name: &str) -> anyhow::Result<()> {
+        while let Some((group, outcome)) = self.in_flight.next().await {
+            self.flushed(name, group, outcome?).await;
         }
-    })
-    .await
-    .with_context(|| {
-        format!("the source did not commit past the transaction's batches within the transaction timeout ({timeout:?})")
-    })?;
-    in_transaction.clear();
-    sink.commit().await
+        let timeout = sink.transaction_timeout();
+        tokio::time::timeout(timeout, async {
+            for batch in &self.flushed {
+                batch.committed().await;
+            }
+        })
+        .await
+        .with_context(|| {
+            format!(
+                "the source did not commit past the transaction's batches within the transaction timeout ({timeout:?})"
+            )
+        })?;
+        self.flushed.clear();
+        sink.commit().await
+    }
 }
 
 /// Dead-letters what the sink refused, then acknowledges the group.
-async fn deliver(name: &str, group: &mut Vec<SinkBatch>, refused: Vec<Refused>) {
+async fn deliver(name: &str, group: Vec<SinkBatch>, refused: Vec<Refused>) {
     if !refused.is_empty() {
-        dead_letter_refused(name, group, refused).await;
+        dead_letter_refused(name, &group, refused).await;
     }
-    for batch in group.drain(..) {
+    for batch in group {
         batch.delivery.accept();
     }
 }
 
-async fn write_group<S: Sink>(sink: &mut S, group: &[SinkBatch]) -> anyhow::Result<Vec<Refused>> {
+async fn write_group<S: Sink>(sink: &mut S, group: &[SinkBatch]) -> anyhow::Result<Flushing> {
     for batch in group {
         sink.write(batch.route.as_deref(), &batch.records).await?;
     }
@@ -190,8 +285,8 @@ mod tests {
             Ok(())
         }
 
-        async fn flush(&mut self) -> anyhow::Result<Vec<Refused>> {
-            Ok(Vec::new())
+        async fn flush(&mut self) -> anyhow::Result<Flushing> {
+            Ok(Flushing::done(Vec::new()))
         }
     }
 
@@ -208,6 +303,86 @@ mod tests {
         fn transaction_timeout(&self) -> Duration {
             Duration::from_secs(10)
         }
+    }
+
+    /// A flush the test completes by hand, with the values it covers.
+    type RemoteFlush = (Vec<String>, tokio::sync::oneshot::Sender<anyhow::Result<Vec<Refused>>>);
+
+    /// Like a broker: `flush` returns at once, and the test says when (and whether) the
+    /// records arrived.
+    struct RemoteSink {
+        written: Vec<String>,
+        flushes: mpsc::UnboundedSender<RemoteFlush>,
+    }
+
+    impl Sink for RemoteSink {
+        async fn write(&mut self, _: Option<&str>, records: &[Record]) -> anyhow::Result<()> {
+            let values = records.iter().map(|r| String::from_utf8_lossy(r.value().unwrap()).into_owned());
+            self.written.extend(values);
+            Ok(())
+        }
+
+        async fn flush(&mut self) -> anyhow::Result<Flushing> {
+            let (done, outcome) = tokio::sync::oneshot::channel();
+            self.flushes.send((std::mem::take(&mut self.written), done)).unwrap();
+            Ok(Flushing::later(async move { outcome.await? }))
+        }
+    }
+
+    fn remote_sink() -> (mpsc::Sender<SinkBatch>, mpsc::UnboundedReceiver<RemoteFlush>) {
+        let (flushes_tx, flushes) = mpsc::unbounded_channel();
+        let (inbox_tx, inbox) = mpsc::channel(4);
+        tokio::spawn(run(RemoteSink { written: Vec::new(), flushes: flushes_tx }, "remote".into(), inbox));
+        (inbox_tx, flushes)
+    }
+
+    /// A batch of one record whose acknowledgement reports `seq` on `completed`.
+    fn batch(seq: u64, value: &str, completed: &mpsc::UnboundedSender<u64>) -> SinkBatch {
+        let ack = BatchAck::new(seq, completed.clone());
+        SinkBatch {
+            route: None,
+            records: vec![Record::from_value(value.to_owned())],
+            delivery: ack.delivery(),
+            refused_to: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remote_sink_writes_on_while_a_flush_is_under_way_and_acknowledges_in_order() {
+        let (inbox, mut flushes) = remote_sink();
+        let (completed_tx, mut completed) = mpsc::unbounded_channel();
+
+        inbox.send(batch(0, "a", &completed_tx)).await.unwrap();
+        let (values, first) = flushes.recv().await.unwrap();
+        assert_eq!(values, ["a"]);
+        inbox.send(batch(1, "b", &completed_tx)).await.unwrap();
+        let (values, second) = tokio::time::timeout(Duration::from_secs(5), flushes.recv())
+            .await
+            .expect("the second batch is written while the first flush is still under way")
+            .unwrap();
+        assert_eq!(values, ["b"]);
+
+        second.send(Ok(Vec::new())).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(completed.try_recv().is_err(), "nothing is acknowledged before the older flush is done");
+        first.send(Ok(Vec::new())).unwrap();
+        assert_eq!(completed.recv().await, Some(0));
+        assert_eq!(completed.recv().await, Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_flush_that_fails_after_it_started_is_written_again_before_its_batch_is_acknowledged() {
+        let (inbox, mut flushes) = remote_sink();
+        let (completed_tx, mut completed) = mpsc::unbounded_channel();
+
+        inbox.send(batch(0, "a", &completed_tx)).await.unwrap();
+        let (_, first) = flushes.recv().await.unwrap();
+        first.send(Err(anyhow::anyhow!("the broker stopped answering"))).unwrap();
+        let (values, again) = flushes.recv().await.unwrap();
+        assert_eq!(values, ["a"], "the failed flush's records are written again");
+        assert!(completed.try_recv().is_err(), "a failed flush acknowledges nothing");
+        again.send(Ok(Vec::new())).unwrap();
+        assert_eq!(completed.recv().await, Some(0));
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! Produces records to Kafka: to the sink's topic, or to the topic named like the route.
 //!
 //! `write` enqueues every record with librdkafka (which batches, compresses and retries
-//! on its own) and `flush` waits for each one's delivery report. The producer is
+//! on its own) and `flush` hands over their delivery reports, which the driver awaits
+//! while it writes the next records. The producer is
 //! idempotent by default, so librdkafka's own retries never duplicate or reorder a
 //! partition. A record the broker will never take (too large, topic missing, not
 //! authorized) is refused and goes to the dead-letter sink with the broker's error; any
@@ -21,7 +22,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, config::RDKafkaLogLevel};
 
-use super::{Refused, Sink, TransactionalSink};
+use super::{Flushing, Refused, Sink, TransactionalSink};
 use crate::config::{KafkaSinkConfig, kafka_property};
 use crate::kafka::exactly_once::{SinkLink, SourceOffsets};
 use crate::record::Record;
@@ -94,11 +95,15 @@ impl KafkaSink {
     }
 
     async fn enqueue(&self, topic: &str, record: &Record) -> Result<DeliveryFuture, String> {
-        let mut headers = OwnedHeaders::new_with_capacity(record.header_count());
-        for (key, value) in record.headers() {
-            headers = headers.insert(Header { key, value: Some(value) });
+        let mut message = FutureRecord::<[u8], [u8]>::to(topic);
+        // librdkafka allocates a header list even for none.
+        if record.header_count() > 0 {
+            let mut headers = OwnedHeaders::new_with_capacity(record.header_count());
+            for (key, value) in record.headers() {
+                headers = headers.insert(Header { key, value: Some(value) });
+            }
+            message = message.headers(headers);
         }
-        let mut message = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
         if let Some(key) = record.key() {
             message = message.key(key);
         }
@@ -156,30 +161,36 @@ impl Sink for KafkaSink {
         Ok(())
     }
 
-    async fn flush(&mut self) -> anyhow::Result<Vec<Refused>> {
-        let mut refused = Vec::new();
-        let mut failed = None;
-        for (index, delivery) in self.pending.drain(..).enumerate() {
-            let reason = match delivery {
-                Err(reason) => reason,
-                Ok(future) => match future.await {
-                    Ok(Ok(_)) => continue,
-                    Ok(Err((error, _))) if is_permanent(&error) && self.transaction.is_none() => {
-                        format!("kafka refused the record: {error}")
-                    }
-                    Ok(Err((error, _))) => {
-                        failed.get_or_insert(error);
-                        continue;
-                    }
-                    Err(_) => anyhow::bail!("the Kafka producer stopped before reporting a delivery"),
-                },
-            };
-            refused.push(Refused { index, reason });
-        }
-        match failed {
-            Some(error) => Err(error).context("delivery to Kafka failed"),
-            None => Ok(refused),
-        }
+    async fn flush(&mut self) -> anyhow::Result<Flushing> {
+        let pending = std::mem::take(&mut self.pending);
+        // In a transaction a failed delivery dooms the whole transaction: it cannot be
+        // dead-lettered on its own.
+        let refusable = self.transaction.is_none();
+        Ok(Flushing::later(async move {
+            let mut refused = Vec::new();
+            let mut failed = None;
+            for (index, delivery) in pending.into_iter().enumerate() {
+                let reason = match delivery {
+                    Err(reason) => reason,
+                    Ok(future) => match future.await {
+                        Ok(Ok(_)) => continue,
+                        Ok(Err((error, _))) if refusable && is_permanent(&error) => {
+                            format!("kafka refused the record: {error}")
+                        }
+                        Ok(Err((error, _))) => {
+                            failed.get_or_insert(error);
+                            continue;
+                        }
+                        Err(_) => anyhow::bail!("the Kafka producer stopped before reporting a delivery"),
+                    },
+                };
+                refused.push(Refused { index, reason });
+            }
+            match failed {
+                Some(error) => Err(error).context("delivery to Kafka failed"),
+                None => Ok(refused),
+            }
+        }))
     }
 }
 

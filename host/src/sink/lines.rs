@@ -5,7 +5,7 @@ use std::future::Future;
 use anyhow::Context;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::{Refused, Sink};
+use super::{Flushing, Sink};
 use crate::codec::{self, LineFormat};
 use crate::record::Record;
 
@@ -50,7 +50,7 @@ impl<W: LineTarget> Sink for LineSink<W> {
         Ok(())
     }
 
-    async fn flush(&mut self) -> anyhow::Result<Vec<Refused>> {
+    async fn flush(&mut self) -> anyhow::Result<Flushing> {
         let result = async {
             self.target.write_all(&self.pending).await?;
             self.target.make_durable().await
@@ -59,6 +59,6 @@ impl<W: LineTarget> Sink for LineSink<W> {
         // Cleared on error too: the driver writes the same records again.
         self.pending.clear();
         result.with_context(|| format!("cannot write to {}", self.describe))?;
-        Ok(Vec::new())
+        Ok(Flushing::done(Vec::new()))
     }
 }

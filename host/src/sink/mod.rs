@@ -1,9 +1,9 @@
 //! Sinks: where records go.
 //!
-//! A connector implements [`Sink`]: buffer records in `write`, make them durable in
-//! `flush`, and say which records it can never take. Acknowledging, group commit, retries
-//! and dead-lettering refused records are [`driver`]'s job, so that no connector
-//! re-implements them.
+//! A connector implements [`Sink`]: buffer records in `write`, start making them durable in
+//! `flush`, and say which records it can never take. Acknowledging, group commit, keeping
+//! several flushes in flight, retries and dead-lettering refused records are [`driver`]'s
+//! job, so that no connector re-implements them.
 
 pub mod driver;
 pub mod file;
@@ -13,7 +13,11 @@ mod lines;
 pub mod null;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
 
 use crate::ack::Delivery;
 use crate::record::Record;
@@ -25,14 +29,46 @@ pub trait Sink: Send + 'static {
     /// not be durable until [`Sink::flush`].
     fn write(&mut self, route: Option<&str>, records: &[Record]) -> impl Future<Output = anyhow::Result<()>> + Send;
 
-    /// Makes everything written so far durable (written out, fsynced, acknowledged by a
-    /// broker), except the records it refuses for good (too large for the broker, say):
-    /// those are returned, numbered in the order written since the last flush, and go to
-    /// the dead-letter sink. Records count as delivered only once this returns `Ok`.
+    /// Starts making everything written since the last flush durable (written out and
+    /// fsynced, or acknowledged by a broker) and returns the [`Flushing`] that says when
+    /// it is. A sink whose durability is a local call (fsync) finishes here and returns
+    /// [`Flushing::done`]; a sink that waits for a remote side (a broker's delivery
+    /// reports) returns at once with [`Flushing::later`], so that the driver can write
+    /// the next records while these are on their way.
     ///
-    /// After an error the driver writes the same records again, so a sink must not keep
-    /// half of a failed write buffered: either discard it or be sure it is out.
-    fn flush(&mut self) -> impl Future<Output = anyhow::Result<Vec<Refused>>> + Send;
+    /// After an error, here or from the `Flushing`, the driver writes the same records
+    /// again, so a sink must not keep half of a failed write buffered: either discard it
+    /// or be sure it is out.
+    fn flush(&mut self) -> impl Future<Output = anyhow::Result<Flushing>> + Send;
+}
+
+/// A flush under way. It resolves once the records it covers are durable, with those the
+/// sink refuses for good (too large for the broker, say), numbered in the order written
+/// since the previous flush; they go to the dead-letter sink. Records count as delivered
+/// only once it resolves `Ok`.
+///
+/// `'static`, so that it can outlive the `&mut` borrow of the sink that started it: that
+/// is what lets a broker sink have several flushes in flight.
+pub struct Flushing(BoxFuture<'static, anyhow::Result<Vec<Refused>>>);
+
+impl Flushing {
+    /// A flush that finished while it was started.
+    pub fn done(refused: Vec<Refused>) -> Self {
+        Flushing(Box::pin(std::future::ready(Ok(refused))))
+    }
+
+    /// A flush that finishes when `outcome` does.
+    pub fn later(outcome: impl Future<Output = anyhow::Result<Vec<Refused>>> + Send + 'static) -> Self {
+        Flushing(Box::pin(outcome))
+    }
+}
+
+impl Future for Flushing {
+    type Output = anyhow::Result<Vec<Refused>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
 }
 
 /// A sink whose writes become visible only when it commits a transaction, together with

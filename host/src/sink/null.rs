@@ -1,7 +1,7 @@
 //! Accepts and discards everything: for benchmarks, and for dead-letter sinks of
 //! pipelines that really do not care.
 
-use super::{Refused, Sink};
+use super::{Flushing, Sink};
 use crate::record::Record;
 
 pub struct NullSink;
@@ -11,7 +11,7 @@ impl Sink for NullSink {
         Ok(())
     }
 
-    async fn flush(&mut self) -> anyhow::Result<Vec<Refused>> {
-        Ok(Vec::new())
+    async fn flush(&mut self) -> anyhow::Result<Flushing> {
+        Ok(Flushing::done(Vec::new()))
     }
 }
