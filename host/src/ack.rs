@@ -105,6 +105,13 @@ impl Delivery {
             pending.release();
         }
     }
+
+    /// Gives the batch up on purpose, leaving it unacknowledged without a warning: for a
+    /// sink that stops after saying why (a failed transaction), whose records are read
+    /// again after the restart.
+    pub fn abandon(mut self) {
+        self.0 = None;
+    }
 }
 
 impl Drop for Delivery {

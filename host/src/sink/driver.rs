@@ -19,11 +19,11 @@
 //! committed later, every `interval`, once the source has committed past every batch in
 //! the transaction: that is what makes records and source positions durable together.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesOrdered;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -43,7 +43,36 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Flushes under way, oldest first, each with the batches it covers. Their outcomes are
 /// handled in the order they were started, so batches are acknowledged in sink order.
-type InFlight = FuturesOrdered<BoxFuture<'static, (Vec<SinkBatch>, anyhow::Result<Vec<Refused>>)>>;
+#[derive(Default)]
+struct InFlight {
+    flushes: FuturesOrdered<Flushing>,
+    groups: VecDeque<Vec<SinkBatch>>,
+}
+
+impl InFlight {
+    fn push(&mut self, group: Vec<SinkBatch>, flushing: Flushing) {
+        self.flushes.push_back(flushing);
+        self.groups.push_back(group);
+    }
+
+    fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The oldest flush's batches and outcome, once it is done; `None` at once when no
+    /// flush is under way. Cancel-safe.
+    async fn next(&mut self) -> Option<(Vec<SinkBatch>, anyhow::Result<Vec<Refused>>)> {
+        let outcome = self.flushes.next().await?;
+        Some((self.groups.pop_front().expect("every flush has its group"), outcome))
+    }
+
+    /// Gives up the batches under way without acknowledging them (see [`crate::ack::Delivery::abandon`]).
+    fn abandon(self) {
+        for batch in self.groups.into_iter().flatten() {
+            batch.delivery.abandon();
+        }
+    }
+}
 
 /// Runs until every sender of `inbox` is gone and everything received is acknowledged.
 ///
@@ -54,7 +83,7 @@ type InFlight = FuturesOrdered<BoxFuture<'static, (Vec<SinkBatch>, anyhow::Resul
 /// sinks retry on their own first (the Kafka producer is idempotent and retries without
 /// reordering until its delivery timeout), so this is the rare path.
 pub async fn run<S: Sink>(mut sink: S, name: String, mut inbox: mpsc::Receiver<SinkBatch>) {
-    let mut in_flight = InFlight::new();
+    let mut in_flight = InFlight::default();
     let mut receiving = true;
     loop {
         tokio::select! {
@@ -67,7 +96,10 @@ pub async fn run<S: Sink>(mut sink: S, name: String, mut inbox: mpsc::Receiver<S
                 deliver(&name, group, refused).await;
             }
             group = receive(&mut inbox), if receiving && in_flight.len() < MAX_FLUSHES_IN_FLIGHT => match group {
-                Some(group) => in_flight.push_back(start_flush(&mut sink, &name, group).await),
+                Some(group) => {
+                    let flushing = start_flush(&mut sink, &name, &group).await;
+                    in_flight.push(group, flushing);
+                }
                 None => receiving = false,
             },
             else => return,
@@ -82,15 +114,11 @@ async fn receive(inbox: &mut mpsc::Receiver<SinkBatch>) -> Option<Vec<SinkBatch>
 }
 
 /// Writes `group` and starts its flush, retrying until the sink takes it.
-async fn start_flush<S: Sink>(
-    sink: &mut S,
-    name: &str,
-    group: Vec<SinkBatch>,
-) -> BoxFuture<'static, (Vec<SinkBatch>, anyhow::Result<Vec<Refused>>)> {
+async fn start_flush<S: Sink>(sink: &mut S, name: &str, group: &[SinkBatch]) -> Flushing {
     let mut backoff = Backoff::default();
     loop {
-        match write_group(sink, &group).await {
-            Ok(flushing) => return Box::pin(async move { (group, flushing.await) }),
+        match write_group(sink, group).await {
+            Ok(flushing) => return flushing,
             Err(error) => backoff.wait(name, &error).await,
         }
     }
@@ -141,7 +169,7 @@ pub async fn run_transactional<S: TransactionalSink>(
     mut requests: mpsc::UnboundedReceiver<CommitRequest>,
     interval: Duration,
 ) {
-    let mut transaction = Transaction { in_flight: InFlight::new(), flushed: Vec::new() };
+    let mut transaction = Transaction { in_flight: InFlight::default(), flushed: Vec::new() };
     let mut ticker = tokio::time::interval(if interval.is_zero() { IDLE_COMMIT_CHECK } else { interval });
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let outcome: anyhow::Result<()> = async {
@@ -160,7 +188,7 @@ pub async fn run_transactional<S: TransactionalSink>(
                         return transaction.commit(&mut sink, &name).await;
                     };
                     let flushing = write_group(&mut sink, &group).await?;
-                    transaction.in_flight.push_back(Box::pin(async move { (group, flushing.await) }));
+                    transaction.in_flight.push(group, flushing);
                     if interval.is_zero() {
                         transaction.commit(&mut sink, &name).await?;
                     }
@@ -173,6 +201,12 @@ pub async fn run_transactional<S: TransactionalSink>(
         let reason = format!("sink `{name}`: {error:#}");
         tracing::error!(sink = %name, error = format!("{error:#}"), "the transaction failed; aborting it and stopping the pipeline, which restarts from the last committed transaction");
         sink.abort(&reason).await;
+        // Their records are read again after the restart; the reason is logged above.
+        transaction.in_flight.abandon();
+        inbox.close();
+        while let Ok(batch) = inbox.try_recv() {
+            batch.delivery.abandon();
+        }
     }
 }
 

@@ -62,8 +62,9 @@ fn a_fenced_instance_stops_and_its_successor_loses_nothing() {
     broker.produce("in", keyed_events(N / 2, 0));
 
     let scratch = Scratch::with_plugins(&["json-validate"]);
-    // A short session, so that the successor need not wait long for the group to drop
-    // the member that stopped.
+    // A short session: after any member leaves, even cleanly, MockCluster's group waits
+    // `session.timeout.ms` − 1 s before it rebalances (`rd_kafka_mock_cgrp_classic_rebalance`),
+    // so with the default the successor would wait 44 s for its partitions.
     let source = "properties = { \"session.timeout.ms\" = 6000 }\ndrain_timeout = \"3s\"";
     scratch.config(exactly_once(kafka_pipeline(&broker, "eos-fenced", source), "eos-fenced"));
     let mut zombie = scratch.start();
