@@ -103,3 +103,25 @@ batch_wait = "10ms"
     let reason = header(dead, "sluice.error").unwrap();
     assert!(reason.contains("too large"), "the broker's reason: {reason}\n{}", running.log());
 }
+
+#[test]
+fn a_topic_pattern_reads_every_matching_topic_and_no_other() {
+    let broker = Broker::start().with_pipeline_topics(2);
+    for topic in ["in-a", "in-b", "other"] {
+        broker.create_topic(topic, 2);
+    }
+    const N: u64 = 2_000;
+    broker.produce("in-a", keyed_events(N, 0).take((N / 2) as usize));
+    broker.produce("in-b", keyed_events(N, 0).skip((N / 2) as usize));
+    broker.produce("other", keyed_events(2 * N, 0).skip(N as usize));
+
+    let scratch = Scratch::with_plugins(&["json-validate"]);
+    let config = kafka_pipeline(&broker, "pattern-test", "");
+    scratch.config(config.replace(r#"topics = ["in"]"#, r#"topics = ["^in-.*"]"#));
+    let running = scratch.start();
+
+    let out = broker.consume("out", N as usize, Duration::from_secs(60));
+    let (counts, _) = ids_by_key(&out);
+    assert_none_missing(&counts, N, &running.log());
+    assert!(counts.keys().all(|id| *id < N), "records of `other` were read:\n{}", running.log());
+}
