@@ -91,8 +91,8 @@ impl KafkaSource {
         };
         let reset = match config.start {
             StartPosition::Latest => "latest",
-            // A start time is looked up per partition on assignment; earliest is what a
-            // partition with no record after that time falls back to.
+            // A start time is looked up per partition on assignment; earliest is the
+            // fallback when that lookup fails.
             StartPosition::Earliest | StartPosition::Timestamp(_) => "earliest",
         };
         let defaults = [
@@ -390,8 +390,10 @@ impl GroupContext {
             return Ok(());
         }
         for element in consumer.offsets_for_times(lookup, QUERY_TIMEOUT)?.elements() {
-            if let Offset::Offset(offset) = element.offset() {
-                assignment.set_partition_offset(element.topic(), element.partition(), Offset::Offset(offset))?;
+            // The broker answers "the end" for a partition with no record since then: every
+            // record it holds is older than the start time.
+            if let offset @ (Offset::Offset(_) | Offset::End) = element.offset() {
+                assignment.set_partition_offset(element.topic(), element.partition(), offset)?;
             }
         }
         Ok(())

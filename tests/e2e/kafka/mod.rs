@@ -8,6 +8,7 @@ mod exactly_once;
 mod group;
 mod pipeline;
 mod restart;
+mod start;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -149,6 +150,9 @@ impl Broker {
             if let Some(key) = &record.key {
                 message = message.key(key);
             }
+            if let Some(timestamp) = record.timestamp {
+                message = message.timestamp(timestamp);
+            }
             loop {
                 match producer.send(message) {
                     Ok(()) => break,
@@ -219,12 +223,14 @@ pub struct TestRecord {
     pub value: String,
     pub headers: Vec<(String, String)>,
     pub partition: i32,
+    /// Milliseconds since the epoch; the producer's clock when `None`.
+    pub timestamp: Option<i64>,
 }
 
 impl TestRecord {
     pub fn new(key: &str, value: String, headers: &[(&str, String)]) -> TestRecord {
         let headers = headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        TestRecord { key: Some(key.to_owned()), value, headers, partition: -1 }
+        TestRecord { key: Some(key.to_owned()), value, headers, partition: -1, timestamp: None }
     }
 
     fn from_message(message: &impl Message) -> TestRecord {
@@ -238,6 +244,7 @@ impl TestRecord {
             value: text(message.payload()).unwrap_or_default(),
             headers,
             partition: message.partition(),
+            timestamp: message.timestamp().to_millis(),
         }
     }
 
