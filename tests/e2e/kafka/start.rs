@@ -31,7 +31,7 @@ fn a_new_group_set_to_latest_reads_only_what_arrives_after_it_joined() {
 
     let scratch = Scratch::with_plugins(&["json-validate"]);
     scratch.config(kafka_pipeline(&broker, "start-latest", "start = \"latest\""));
-    let mut running = scratch.start();
+    let running = scratch.start();
     running.wait_for_log("partition assigned", Duration::from_secs(60));
     // The end offsets are looked up right after the assignment; give that a moment.
     std::thread::sleep(Duration::from_secs(2));
@@ -77,7 +77,7 @@ fn a_new_group_set_to_a_time_after_every_record_reads_only_what_comes_next() {
 
     let scratch = Scratch::with_plugins(&["json-validate"]);
     scratch.config(kafka_pipeline(&broker, "start-after", &format!("start = \"{start}\"")));
-    let mut running = scratch.start();
+    let running = scratch.start();
     running.wait_for_log("partition assigned", Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2));
     broker.produce("in", keyed_events(2 * N, 0).skip(N as usize));
