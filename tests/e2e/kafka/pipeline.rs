@@ -125,3 +125,58 @@ fn a_topic_pattern_reads_every_matching_topic_and_no_other() {
     assert_none_missing(&counts, N, &running.log());
     assert!(counts.keys().all(|id| *id < N), "records of `other` were read:\n{}", running.log());
 }
+
+#[test]
+fn a_sink_without_a_topic_writes_each_record_to_the_topic_named_like_its_route() {
+    let broker = Broker::start();
+    for topic in ["in", "orders-eu", "orders-us"] {
+        broker.create_topic(topic, 2);
+    }
+    const N: u64 = 300;
+    let region = |id: u64| if id % 3 == 0 { "us" } else { "eu" };
+    let records = (0..N).map(|id| {
+        let value = format!("{{\"id\":{id},\"region\":\"{}\"}}", region(id));
+        TestRecord::new(&format!("customer-{}", id % 7), value, &[("seq", id.to_string())])
+    });
+    broker.produce("in", records);
+
+    let scratch = Scratch::with_plugins(&["router"]);
+    let brokers = broker.address();
+    scratch.config(format!(
+        r#"
+[sources.input]
+type = "kafka"
+brokers = "{brokers}"
+group = "route-topic-test"
+topics = ["in"]
+
+[sinks.by_region]
+type = "kafka"
+brokers = "{brokers}"
+
+[sinks.dlq]
+type = "file"
+path = "out/dlq.jsonl"
+
+[pipelines.main]
+source = "input"
+plugins = [{{ name = "router", config = {{ field = "region", "map.eu" = "orders-eu", "map.us" = "orders-us" }} }}]
+routes = {{ orders-eu = ["by_region"], orders-us = ["by_region"] }}
+dead_letter = "dlq"
+batch_wait = "10ms"
+"#
+    ));
+    let running = scratch.start();
+    let us_count = (0..N).filter(|id| region(*id) == "us").count();
+    for (topic, wanted, count) in [("orders-eu", "eu", N as usize - us_count), ("orders-us", "us", us_count)] {
+        let out = broker.consume(topic, count, Duration::from_secs(60));
+        assert_eq!(out.len(), count, "{topic}:\n{}", running.log());
+        for record in &out {
+            let id: u64 = record.header("seq").unwrap().parse().unwrap();
+            assert_eq!(region(id), wanted, "{topic} holds only its region's records");
+            assert_eq!(record.key.as_deref(), Some(format!("customer-{}", id % 7).as_str()));
+        }
+        let (_, by_key) = ids_by_key(&out);
+        assert_first_arrivals_in_order(by_key);
+    }
+}
