@@ -133,7 +133,7 @@ fn a_sink_without_a_topic_writes_each_record_to_the_topic_named_like_its_route()
         broker.create_topic(topic, 2);
     }
     const N: u64 = 300;
-    let region = |id: u64| if id % 3 == 0 { "us" } else { "eu" };
+    let region = |id: u64| if id.is_multiple_of(3) { "us" } else { "eu" };
     let records = (0..N).map(|id| {
         let value = format!("{{\"id\":{id},\"region\":\"{}\"}}", region(id));
         TestRecord::new(&format!("customer-{}", id % 7), value, &[("seq", id.to_string())])
