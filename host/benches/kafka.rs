@@ -1,7 +1,7 @@
 //! Kafka → identity plugin → Kafka, side by side with a plain rdkafka consume → produce
 //! loop (no Wasm, no acknowledgement tracking): the ceiling on the same broker. The plain
-//! loop runs as one group consumer on one thread, and as two threads with half the
-//! partitions each (the way Sluice reads with both cores); the faster is the ceiling.
+//! loop runs as one group consumer on one thread, and as two threads reading two
+//! partition queues each (the way Sluice reads with both cores); the faster is the ceiling.
 //!
 //! The contenders run one after the other against one Tansu broker on this machine, in
 //! `ROUNDS` alternating rounds, each on fresh topics:
@@ -27,9 +27,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 const RECORDS: u64 = 500_000;
@@ -274,31 +275,66 @@ batch_wait = "10ms"
 enum Reading {
     /// One consumer in a group, on one thread: what a Kafka client usually is.
     Group,
-    /// This many threads, each with a consumer assigned its share of the partitions by
-    /// hand (no group: a rebalance while the second one joined would stall the stream and
-    /// measure the broker's group protocol instead), the way Sluice reads with both cores.
+    /// One consumer, each partition split into a queue of its own, the queues dealt out
+    /// to this many threads: the way Sluice reads, without anything else Sluice does.
     Split(usize),
 }
 
 impl Reading {
-    fn consumers(self, broker: &Broker, input: &str) -> Vec<BaseConsumer> {
+    /// One reader per thread.
+    fn readers(self, broker: &Broker, input: &str) -> Vec<Reader> {
+        let consumer: BaseConsumer = consumer_config(broker, input).create().unwrap();
         match self {
             Reading::Group => {
-                let consumer: BaseConsumer = consumer_config(broker, input).create().unwrap();
                 consumer.subscribe(&[input]).unwrap();
-                vec![consumer]
+                vec![Reader::Group(consumer)]
             }
-            Reading::Split(threads) => (0..threads)
-                .map(|thread| {
-                    let consumer: BaseConsumer = consumer_config(broker, input).create().unwrap();
-                    let mut partitions = TopicPartitionList::new();
-                    for partition in (0..PARTITIONS).filter(|p| *p as usize % threads == thread) {
-                        partitions.add_partition_offset(input, partition, Offset::Beginning).unwrap();
+            Reading::Split(threads) => {
+                // Partitions assigned by hand: no group to wait for, and no rebalance.
+                let mut partitions = TopicPartitionList::new();
+                for partition in 0..PARTITIONS {
+                    partitions.add_partition_offset(input, partition, Offset::Beginning).unwrap();
+                }
+                consumer.assign(&partitions).unwrap();
+                let consumer = Arc::new(consumer);
+                let mut readers: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+                for partition in 0..PARTITIONS {
+                    let queue = consumer.split_partition_queue(input, partition).unwrap();
+                    readers[partition as usize % threads].push(queue);
+                }
+                readers.into_iter().map(Reader::Queues).collect()
+            }
+        }
+    }
+}
+
+/// What one thread of the plain passthrough reads from.
+enum Reader {
+    Group(BaseConsumer),
+    Queues(Vec<PartitionQueue<DefaultConsumerContext>>),
+}
+
+impl Reader {
+    /// Hands what arrived to `pass`, after a short wait if nothing had.
+    fn read(&self, mut pass: impl FnMut(&BorrowedMessage<'_>)) {
+        match self {
+            Reader::Group(consumer) => {
+                if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
+                    pass(&message);
+                }
+            }
+            Reader::Queues(queues) => {
+                let mut idle = true;
+                for queue in queues {
+                    if let Some(Ok(message)) = queue.poll(Duration::ZERO) {
+                        pass(&message);
+                        idle = false;
                     }
-                    consumer.assign(&partitions).unwrap();
-                    consumer
-                })
-                .collect(),
+                }
+                if idle {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
         }
     }
 }
@@ -316,13 +352,13 @@ impl PlainPassthrough {
         let producer = Arc::new(Deliveries::producer(broker));
         let stop = Arc::new(AtomicBool::new(false));
         let threads = reading
-            .consumers(broker, input)
+            .readers(broker, input)
             .into_iter()
-            .map(|consumer| {
+            .map(|reader| {
                 let (stop, producer, output) = (stop.clone(), producer.clone(), output.to_owned());
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
+                        reader.read(|message| {
                             let mut record = BaseRecord::<[u8], [u8]>::to(&output);
                             if let Some(key) = message.key() {
                                 record = record.key(key);
@@ -337,8 +373,7 @@ impl PlainPassthrough {
                                 record = record.timestamp(timestamp);
                             }
                             send(&producer, record);
-                        }
-                        producer.poll(Duration::ZERO);
+                        });
                     }
                 })
             })
@@ -378,7 +413,9 @@ struct Deliveries {
     first_error: Mutex<Option<String>>,
 }
 
-type CountingProducer = BaseProducer<Deliveries>;
+/// Delivery reports are served by librdkafka's own background thread, so that the loops
+/// that produce do nothing but produce.
+type CountingProducer = ThreadedProducer<Deliveries>;
 
 impl Deliveries {
     /// A producer with the settings Sluice's Kafka sink uses by default.
@@ -429,7 +466,7 @@ fn send(producer: &CountingProducer, mut record: BaseRecord<'_, [u8], [u8]>) {
             Ok(()) => return,
             Err((_, returned)) => {
                 record = returned;
-                producer.poll(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
     }
@@ -515,7 +552,6 @@ impl Broker {
             let key = format!("key-{:012}", i % 10_000);
             let record = BaseRecord::to(topic).key(key.as_bytes()).payload(&value[..]).timestamp(now_millis());
             send(&producer, record);
-            producer.poll(Duration::ZERO);
         }
         producer.flush(Duration::from_secs(60)).unwrap();
         let delivered = producer.context().report(&format!("producing to {topic}"));
