@@ -66,7 +66,8 @@ impl InFlight {
         Some((self.groups.pop_front().expect("every flush has its group"), outcome))
     }
 
-    /// Gives up the batches under way without acknowledging them (see [`crate::ack::Delivery::abandon`]).
+    /// Gives up the batches under way without acknowledging them (see
+    /// [`crate::ack::Delivery::abandon`]).
     fn abandon(self) {
         for batch in self.groups.into_iter().flatten() {
             batch.delivery.abandon();
