@@ -48,13 +48,19 @@ impl Record {
 
     /// A record with a copy of `key`, `value` and `headers` in one new buffer: how
     /// records read from a broker are built.
-    pub fn with_headers<'h>(
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
-    ) -> Self {
+    ///
+    /// `headers` is walked twice (it is `Clone`): once to size the buffer, so that it is
+    /// allocated once per record rather than grown header by header.
+    pub fn with_headers<'h, H>(key: Option<&[u8]>, value: Option<&[u8]>, headers: H) -> Self
+    where
+        H: IntoIterator<Item = (&'h str, &'h [u8])>,
+        H::IntoIter: Clone,
+    {
+        let headers = headers.into_iter();
+        let header_bytes: usize =
+            headers.clone().map(|(name, value)| sluice_wire::encoded_header_len(name, value)).sum();
         let mut count: u16 = 0;
-        let mut data = Vec::with_capacity(key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
+        let mut data = Vec::with_capacity(key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + header_bytes);
         data.extend_from_slice(key.unwrap_or_default());
         data.extend_from_slice(value.unwrap_or_default());
         for (name, value) in headers {

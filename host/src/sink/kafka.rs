@@ -162,7 +162,9 @@ impl Sink for KafkaSink {
     }
 
     async fn flush(&mut self) -> anyhow::Result<Flushing> {
-        let pending = std::mem::take(&mut self.pending);
+        // The next flush will likely hold as many records: keep the capacity.
+        let next = Vec::with_capacity(self.pending.len());
+        let pending = std::mem::replace(&mut self.pending, next);
         // In a transaction a failed delivery dooms the whole transaction: it cannot be
         // dead-lettered on its own.
         let refusable = self.transaction.is_none();

@@ -470,8 +470,11 @@ struct PartitionLane {
 
 impl PartitionLane {
     fn incoming(&self, message: &BorrowedMessage<'_>) -> Incoming {
-        let headers =
-            message.headers().into_iter().flat_map(|h| h.iter()).map(|h| (h.key, h.value.unwrap_or_default()));
+        let headers = message.headers();
+        let headers = (0..headers.map_or(0, |h| h.count())).map(move |index| {
+            let header = headers.expect("counted above").get(index);
+            (header.key, header.value.unwrap_or_default())
+        });
         let mut record = Record::with_headers(message.key(), message.payload(), headers);
         record.timestamp = message.timestamp().to_millis();
         let offset = message.offset() as u64;

@@ -257,6 +257,11 @@ impl<'a> Iterator for HeaderIter<'a> {
     }
 }
 
+/// How many bytes [`put_header`] appends for this header.
+pub fn encoded_header_len(name: &str, value: &[u8]) -> usize {
+    2 + name.len() + 4 + value.len()
+}
+
 /// Appends one header in the encoding that [`Headers::from_encoded`] reads.
 pub fn put_header(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
     let name_len = u16::try_from(name.len()).expect("header name longer than 64 KiB");
@@ -676,6 +681,15 @@ mod tests {
         w.push(body, [("trace", &b"t1"[..]), ("x", &b""[..])], Some(1700), "topic-a", 3, 42);
         w.push(Body::new(None, None, Headers::EMPTY), [], None, "", 0, u64::MAX);
         w.finish().to_vec()
+    }
+
+    #[test]
+    fn encoded_header_len_is_what_put_header_appends() {
+        for (name, value) in [("", &b""[..]), ("trace", b"t-1"), ("x", &[0; 300][..])] {
+            let mut buf = Vec::new();
+            put_header(&mut buf, name, value);
+            assert_eq!(encoded_header_len(name, value), buf.len(), "header `{name}`");
+        }
     }
 
     #[test]
