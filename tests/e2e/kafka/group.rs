@@ -10,21 +10,30 @@ use crate::harness::*;
 /// Settings that let a group notice a lost member within seconds rather than 45.
 const GROUP_SETTINGS: &str = "properties = { \"session.timeout.ms\" = 6000, \"heartbeat.interval.ms\" = 500, \"max.poll.interval.ms\" = 8000 }\ndrain_timeout = \"3s\"";
 
+/// A host of `group`'s pipeline, not started yet.
+fn member(broker: &Broker, group: &str) -> Scratch {
+    let host = Scratch::with_plugins(&["json-validate"]);
+    host.config(kafka_pipeline(broker, group, GROUP_SETTINGS));
+    host
+}
+
+/// Starts the first host, then the second, and returns once both own partitions.
+fn start_both([first, second]: &[Scratch; 2]) -> (Running, Running) {
+    let a = first.start();
+    a.wait_for_log("partition assigned", Duration::from_secs(30));
+    let b = second.start();
+    // The second owns partitions once the group has rebalanced.
+    b.wait_for_log("partition assigned", Duration::from_secs(60));
+    (a, b)
+}
+
 #[test]
 fn a_host_that_stops_hands_its_partitions_over_with_nothing_lost_or_repeated() {
     let broker = Broker::start().with_pipeline_topics(4);
     const N: u64 = 40_000;
 
-    let first = Scratch::with_plugins(&["json-validate"]);
-    first.config(kafka_pipeline(&broker, "fleet", GROUP_SETTINGS));
-    let second = Scratch::with_plugins(&["json-validate"]);
-    second.config(kafka_pipeline(&broker, "fleet", GROUP_SETTINGS));
-
-    let mut a = first.start();
-    a.wait_for_log("partition assigned", Duration::from_secs(30));
-    let b = second.start();
-    // Both members own partitions once the group has rebalanced.
-    b.wait_for_log("partition assigned", Duration::from_secs(60));
+    let hosts = [member(&broker, "fleet"), member(&broker, "fleet")];
+    let (mut a, b) = start_both(&hosts);
     broker.produce("in", keyed_events(N / 2, 0));
     std::thread::sleep(Duration::from_millis(500));
     a.signal(libc::SIGTERM);
@@ -46,15 +55,8 @@ fn a_host_killed_mid_stream_has_its_partitions_taken_over_with_nothing_lost() {
     let broker = Broker::mock().with_pipeline_topics(4);
     const N: u64 = 40_000;
 
-    let first = Scratch::with_plugins(&["json-validate"]);
-    first.config(kafka_pipeline(&broker, "fleet-kill", GROUP_SETTINGS));
-    let second = Scratch::with_plugins(&["json-validate"]);
-    second.config(kafka_pipeline(&broker, "fleet-kill", GROUP_SETTINGS));
-
-    let mut a = first.start();
-    a.wait_for_log("partition assigned", Duration::from_secs(30));
-    let b = second.start();
-    b.wait_for_log("partition assigned", Duration::from_secs(60));
+    let hosts = [member(&broker, "fleet-kill"), member(&broker, "fleet-kill")];
+    let (mut a, b) = start_both(&hosts);
     let assigned_before = b.log().matches("partition assigned").count();
     assert!(assigned_before < 4, "the second host shares the partitions:\n{}", b.log());
     // Records keep coming in slices, and the first host dies in the middle of them.

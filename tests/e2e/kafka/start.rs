@@ -24,21 +24,26 @@ fn ids(records: &[TestRecord]) -> Vec<u64> {
     ids
 }
 
-#[test]
-fn a_new_group_set_to_latest_reads_only_what_arrives_after_it_joined() {
-    let broker = Broker::start().with_pipeline_topics(2);
-    broker.produce("in", keyed_events(N, 0));
-
+/// Starts a new group reading from `start` after `N` records are in, then produces `N`
+/// more: only those may come out.
+fn assert_reads_only_what_arrives_after_joining(broker: &Broker, group: &str, start: &str) {
     let scratch = Scratch::with_plugins(&["json-validate"]);
-    scratch.config(kafka_pipeline(&broker, "start-latest", "start = \"latest\""));
+    scratch.config(kafka_pipeline(broker, group, &format!("start = \"{start}\"")));
     let running = scratch.start();
     running.wait_for_log("partition assigned", Duration::from_secs(60));
-    // The end offsets are looked up right after the assignment; give that a moment.
+    // The start offsets are looked up right after the assignment; give that a moment.
     std::thread::sleep(Duration::from_secs(2));
     broker.produce("in", keyed_events(2 * N, 0).skip(N as usize));
 
     let out = broker.consume("out", N as usize, Duration::from_secs(60));
     assert_eq!(ids(&out), (N..2 * N).collect::<Vec<_>>(), "{}", running.log());
+}
+
+#[test]
+fn a_new_group_set_to_latest_reads_only_what_arrives_after_it_joined() {
+    let broker = Broker::start().with_pipeline_topics(2);
+    broker.produce("in", keyed_events(N, 0));
+    assert_reads_only_what_arrives_after_joining(&broker, "start-latest", "latest");
 }
 
 /// Tansu finds a time by when it stored each batch, not by the records' own timestamps
@@ -74,14 +79,5 @@ fn a_new_group_set_to_a_time_after_every_record_reads_only_what_comes_next() {
     broker.produce("in", keyed_events(N, 0));
     std::thread::sleep(Duration::from_secs(2));
     let start = humantime::format_rfc3339_seconds(SystemTime::now());
-
-    let scratch = Scratch::with_plugins(&["json-validate"]);
-    scratch.config(kafka_pipeline(&broker, "start-after", &format!("start = \"{start}\"")));
-    let running = scratch.start();
-    running.wait_for_log("partition assigned", Duration::from_secs(60));
-    std::thread::sleep(Duration::from_secs(2));
-    broker.produce("in", keyed_events(2 * N, 0).skip(N as usize));
-
-    let out = broker.consume("out", N as usize, Duration::from_secs(60));
-    assert_eq!(ids(&out), (N..2 * N).collect::<Vec<_>>(), "{}", running.log());
+    assert_reads_only_what_arrives_after_joining(&broker, "start-after", &start.to_string());
 }
