@@ -12,9 +12,12 @@
 //! committed past every batch in the transaction, so that records and source positions
 //! become durable together. [`CommitWatch`] is how it waits for that.
 //!
-//! A delivery dropped without being accepted (a sink that gave up, a task that died) never
-//! completes its batch, so the source never commits past it and the records are read
-//! again after a restart: at-least-once, never at-most-once.
+//! Completion is always explicit. A distributor that drops its [`BatchAck`] without calling
+//! [`BatchAck::dispatched`] (a worker that panicked, an early return) and a delivery
+//! dropped without being accepted (a sink task that died) report the batch
+//! [`Completion::Lost`]: the source commits nothing from that batch on, and its lane
+//! stops with the reason, so that the records are read again after a restart. Dropping
+//! is never taken for success: at-least-once, never at-most-once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -28,12 +31,24 @@ pub type BatchSeq = u64;
 /// Opaque to everything but the source that made it: where to resume after a record.
 pub type Checkpoint = u64;
 
+/// What became of a batch, as its source hears it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// Every share was accepted: the source may commit past the batch.
+    Delivered(BatchSeq),
+    /// A share was dropped without being accepted, for the reason given: nothing from
+    /// this batch on may be committed.
+    Lost(BatchSeq, &'static str),
+}
+
 struct Pending {
     outstanding: AtomicUsize,
     seq: BatchSeq,
-    /// Unbounded, yet bounded in practice: at most one message per batch in flight, and
+    /// Unbounded, yet bounded in practice: at most two messages per batch in flight, and
     /// the channels that carry batches are bounded.
-    completed: mpsc::UnboundedSender<BatchSeq>,
+    completed: mpsc::UnboundedSender<Completion>,
+    /// Set once a share was lost; the batch then never reports `Delivered`.
+    lost: AtomicBool,
     /// Set once the source has committed past this batch.
     committed: AtomicBool,
     committed_changed: Notify,
@@ -41,43 +56,68 @@ struct Pending {
 
 impl Pending {
     fn release(&self) {
-        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 && !self.lost.load(Ordering::Acquire) {
             // The receiver is gone only when the source stopped; nothing left to tell.
-            let _ = self.completed.send(self.seq);
+            let _ = self.completed.send(Completion::Delivered(self.seq));
+        }
+    }
+
+    /// Reports the batch lost, once, however many of its shares are dropped.
+    fn lose(&self, why: &'static str) {
+        if !self.lost.swap(true, Ordering::AcqRel) {
+            tracing::error!(batch = self.seq, why, "a batch was not delivered; its source commits nothing from it on");
+            let _ = self.completed.send(Completion::Lost(self.seq, why));
         }
     }
 }
 
 /// The completion handle of one batch, held by whoever is distributing its records.
-/// Dropping it (after creating the deliveries) releases the distributor's own hold.
-pub struct BatchAck(Arc<Pending>);
+/// [`BatchAck::dispatched`] releases the distributor's own hold once every delivery is
+/// created; dropping it instead means the batch was not distributed, and loses it.
+pub struct BatchAck(Option<Arc<Pending>>);
 
 impl BatchAck {
-    pub fn new(seq: BatchSeq, completed: mpsc::UnboundedSender<BatchSeq>) -> Self {
-        BatchAck(Arc::new(Pending {
+    pub fn new(seq: BatchSeq, completed: mpsc::UnboundedSender<Completion>) -> Self {
+        BatchAck(Some(Arc::new(Pending {
             outstanding: AtomicUsize::new(1),
             seq,
             completed,
+            lost: AtomicBool::new(false),
             committed: AtomicBool::new(false),
             committed_changed: Notify::new(),
-        }))
+        })))
+    }
+
+    fn pending(&self) -> &Arc<Pending> {
+        self.0.as_ref().expect("a batch ack is used before it is dispatched")
     }
 
     /// For the source's tracker, which marks the batch committed.
     pub fn commit_watch(&self) -> CommitWatch {
-        CommitWatch(self.0.clone())
+        CommitWatch(self.pending().clone())
     }
 
     /// A share of the batch that some sink must accept before the batch completes.
     pub fn delivery(&self) -> Delivery {
-        self.0.outstanding.fetch_add(1, Ordering::Relaxed);
-        Delivery(Some(self.0.clone()))
+        let pending = self.pending();
+        pending.outstanding.fetch_add(1, Ordering::Relaxed);
+        Delivery(Some(pending.clone()))
+    }
+
+    /// Every record of the batch was handed on (each delivery created): the batch now
+    /// completes when the last delivery is accepted, at once if there is none.
+    pub fn dispatched(mut self) {
+        if let Some(pending) = self.0.take() {
+            pending.release();
+        }
     }
 }
 
 impl Drop for BatchAck {
     fn drop(&mut self) {
-        self.0.release();
+        if let Some(pending) = self.0.take() {
+            pending.lose("the batch was dropped before all of it was handed to its sinks");
+        }
     }
 }
 
@@ -117,10 +157,7 @@ impl Delivery {
 impl Drop for Delivery {
     fn drop(&mut self) {
         if let Some(pending) = &self.0 {
-            tracing::warn!(
-                batch = pending.seq,
-                "a delivery was dropped unaccepted; its batch will not be acknowledged"
-            );
+            pending.lose("a sink dropped its share of the batch without accepting it");
         }
     }
 }
@@ -167,6 +204,7 @@ impl AckTracker {
     }
 
     /// Marks `seq` complete; returns the checkpoint to commit if the completed prefix grew.
+    /// A lost batch is never marked: it holds back every later checkpoint for good.
     pub fn completed(&mut self, seq: BatchSeq) -> Option<Checkpoint> {
         let index = self.batches.binary_search_by_key(&seq, |&(s, ..)| s).ok()?;
         self.batches[index].2 = true;
@@ -220,6 +258,8 @@ mod tests {
         t.sent(2, 20, second.commit_watch());
         let delivery = second.delivery();
         let watch = delivery.commit_watch();
+        first.dispatched();
+        second.dispatched();
         let waiter = tokio::spawn(async move { watch.committed().await });
         assert_eq!(t.completed(2), None);
         t.committed();
@@ -239,11 +279,11 @@ mod tests {
         let ack = BatchAck::new(7, tx);
         let a = ack.delivery();
         let b = ack.delivery();
-        drop(ack);
+        ack.dispatched();
         a.accept();
         assert!(rx.try_recv().is_err(), "one delivery is still out");
         b.accept();
-        assert_eq!(rx.try_recv().unwrap(), 7);
+        assert_eq!(rx.try_recv().unwrap(), Completion::Delivered(7));
     }
 
     #[test]
@@ -251,28 +291,52 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let ack = BatchAck::new(5, tx);
         let sink = ack.delivery();
-        drop(ack);
+        ack.dispatched();
         let dead_letter = sink.share();
         sink.accept();
         assert!(rx.try_recv().is_err(), "the dead-letter share is still out");
         dead_letter.accept();
-        assert_eq!(rx.try_recv().unwrap(), 5);
+        assert_eq!(rx.try_recv().unwrap(), Completion::Delivered(5));
     }
 
     #[test]
-    fn a_batch_with_no_deliveries_completes_when_released() {
+    fn a_batch_with_no_deliveries_completes_when_dispatched() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        drop(BatchAck::new(3, tx));
-        assert_eq!(rx.try_recv().unwrap(), 3);
+        BatchAck::new(3, tx).dispatched();
+        assert_eq!(rx.try_recv().unwrap(), Completion::Delivered(3));
     }
 
     #[test]
-    fn a_dropped_delivery_never_completes_its_batch() {
+    fn a_batch_dropped_before_dispatch_is_lost_not_delivered() {
+        // A worker that panics between taking a batch and handing it on drops its ack.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let ack = BatchAck::new(4, tx);
+        let written = ack.delivery();
+        drop(ack);
+        assert!(matches!(rx.try_recv().unwrap(), Completion::Lost(4, _)));
+        written.accept();
+        assert!(rx.try_recv().is_err(), "a lost batch never reports delivered");
+    }
+
+    #[test]
+    fn a_dropped_delivery_loses_its_batch_once() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let ack = BatchAck::new(1, tx);
-        let lost = ack.delivery();
-        drop(ack);
-        drop(lost);
+        let (first, second) = (ack.delivery(), ack.delivery());
+        ack.dispatched();
+        drop(first);
+        drop(second);
+        assert!(matches!(rx.try_recv().unwrap(), Completion::Lost(1, _)));
+        assert!(rx.try_recv().is_err(), "reported once");
+    }
+
+    #[test]
+    fn an_abandoned_delivery_neither_completes_nor_reports_its_batch() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let ack = BatchAck::new(2, tx);
+        let delivery = ack.delivery();
+        ack.dispatched();
+        delivery.abandon();
         assert!(rx.try_recv().is_err());
     }
 }

@@ -234,6 +234,7 @@ impl Worker {
                 router
                     .dispatch(&source, &meta, result, &ack)
                     .map_err(|gone| anyhow::anyhow!("pipeline `{name}`: sink `{}` stopped", gone.0))?;
+                ack.dispatched();
             }
             Ok(())
         })?;

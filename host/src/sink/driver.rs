@@ -310,7 +310,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::ack::{AckTracker, BatchAck};
+    use crate::ack::{AckTracker, BatchAck, Completion};
 
     /// Counts the commits that got past the driver's wait.
     struct CountingSink(Arc<AtomicUsize>);
@@ -372,14 +372,16 @@ mod tests {
     }
 
     /// A batch of one record whose acknowledgement reports `seq` on `completed`.
-    fn batch(seq: u64, value: &str, completed: &mpsc::UnboundedSender<u64>) -> SinkBatch {
+    fn batch(seq: u64, value: &str, completed: &mpsc::UnboundedSender<Completion>) -> SinkBatch {
         let ack = BatchAck::new(seq, completed.clone());
-        SinkBatch {
+        let batch = SinkBatch {
             route: None,
             records: vec![Record::from_value(value.to_owned())],
             delivery: ack.delivery(),
             refused_to: None,
-        }
+        };
+        ack.dispatched();
+        batch
     }
 
     #[tokio::test]
@@ -401,8 +403,8 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(completed.try_recv().is_err(), "nothing is acknowledged before the older flush is done");
         first.send(Ok(Vec::new())).unwrap();
-        assert_eq!(completed.recv().await, Some(0));
-        assert_eq!(completed.recv().await, Some(1));
+        assert_eq!(completed.recv().await, Some(Completion::Delivered(0)));
+        assert_eq!(completed.recv().await, Some(Completion::Delivered(1)));
     }
 
     #[tokio::test]
@@ -417,7 +419,7 @@ mod tests {
         assert_eq!(values, ["a"], "the failed flush's records are written again");
         assert!(completed.try_recv().is_err(), "a failed flush acknowledges nothing");
         again.send(Ok(Vec::new())).unwrap();
-        assert_eq!(completed.recv().await, Some(0));
+        assert_eq!(completed.recv().await, Some(Completion::Delivered(0)));
     }
 
     #[tokio::test]
@@ -440,9 +442,9 @@ mod tests {
             refused_to: None,
         };
         inbox_tx.send(batch).await.unwrap();
-        drop(ack);
+        ack.dispatched();
 
-        assert_eq!(completed.recv().await, Some(0), "the sink accepts the batch once it is flushed");
+        assert_eq!(completed.recv().await, Some(Completion::Delivered(0)), "the sink accepts the batch once it is flushed");
         tokio::time::sleep(interval * 5).await;
         assert_eq!(commits.load(Ordering::SeqCst), 0, "the source has not committed past the batch yet");
 

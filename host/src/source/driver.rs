@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Source;
-use crate::ack::{AckTracker, BatchAck};
+use crate::ack::{AckTracker, BatchAck, Completion};
 use crate::batch::{Batch, BatchBuilder};
 use crate::status::PipelineStats;
 
@@ -94,13 +94,26 @@ async fn run<S: Source>(
         }
         tokio::select! {
             biased;
-            Some(seq) = completed.recv() => {
-                let mut checkpoint = tracker.completed(seq);
-                let mut acked = 1;
+            Some(completion) = completed.recv() => {
+                let mut checkpoint = None;
+                let mut acked = 0;
                 // Coalesce whatever else completed meanwhile into one commit.
-                while let Ok(seq) = completed.try_recv() {
-                    checkpoint = tracker.completed(seq).or(checkpoint);
-                    acked += 1;
+                for completion in std::iter::once(completion).chain(std::iter::from_fn(|| completed.try_recv().ok())) {
+                    match completion {
+                        Completion::Delivered(seq) => {
+                            checkpoint = tracker.completed(seq).or(checkpoint);
+                            acked += 1;
+                        }
+                        // Commit what completed before it, then stop: nothing from the lost
+                        // batch on may be committed, and the records are read again after a
+                        // restart.
+                        Completion::Lost(seq, why) => {
+                            if let Some(checkpoint) = checkpoint {
+                                source.commit(checkpoint).await.with_context(|| format!("source `{name}`: commit failed"))?;
+                            }
+                            anyhow::bail!("source `{name}`: batch {seq} was not delivered: {why}");
+                        }
+                    }
                 }
                 PipelineStats::add(&stats.batches_acked, acked);
                 if let Some(checkpoint) = checkpoint {
@@ -142,5 +155,61 @@ async fn run<S: Source>(
                 waited_out = true;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::record::{Record, RecordMeta};
+    use crate::source::Incoming;
+
+    /// Hands out `count` records, one checkpoint each, and remembers every commit.
+    struct Counting {
+        next: u64,
+        count: u64,
+        commits: Arc<Mutex<Vec<u64>>>,
+    }
+
+    impl Source for Counting {
+        async fn next(&mut self) -> anyhow::Result<Option<Incoming>> {
+            if self.next == self.count {
+                return Ok(None);
+            }
+            self.next += 1;
+            let meta = RecordMeta { stream: Arc::from("s"), partition: 0, offset: self.next - 1 };
+            Ok(Some(Incoming { record: Ok(Record::from_value("x")), meta, checkpoint: self.next }))
+        }
+
+        async fn commit(&mut self, checkpoint: u64) -> anyhow::Result<()> {
+            self.commits.lock().unwrap().push(checkpoint);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_dropped_downstream_stops_the_lane_and_nothing_from_it_on_is_committed() {
+        let commits = Arc::new(Mutex::new(Vec::new()));
+        let source = Counting { next: 0, count: 30, commits: commits.clone() };
+        let (downstream, mut batches) = mpsc::channel(1);
+        // A worker that hands on the first batch and dies holding the second.
+        let worker = tokio::spawn(async move {
+            let first: Batch = batches.recv().await.unwrap();
+            first.ack.dispatched();
+            let second = batches.recv().await.unwrap();
+            drop(second);
+            batches
+        });
+        let settings = BatchSettings { size: 10, wait: Duration::from_secs(60) };
+        let lane = run(source, Arc::from("s"), settings, downstream, CancellationToken::new(), Arc::default());
+        let error = tokio::time::timeout(Duration::from_secs(10), lane)
+            .await
+            .expect("the lane stops at once instead of waiting for the lost batch")
+            .expect_err("a lost batch fails the lane");
+        assert!(error.to_string().contains("batch 1 was not delivered"), "{error:#}");
+        assert_eq!(*commits.lock().unwrap(), [10], "only the first batch is committed");
+        drop(worker.await.unwrap());
     }
 }
