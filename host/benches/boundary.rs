@@ -50,6 +50,9 @@ fn records(n: usize, headers: usize) -> (Vec<Record>, Vec<RecordMeta>) {
 }
 
 fn encoded(c: &mut Criterion) {
+    // Plugin calls are driven by the host's Tokio runtime, as in `sluice run`.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _entered = runtime.enter();
     let engine = PluginEngine::new().unwrap();
     let bytes = std::fs::read(plugin_file("passthrough")).unwrap();
     let compiled = Arc::new(engine.compile("passthrough", &bytes).unwrap());
@@ -60,7 +63,7 @@ fn encoded(c: &mut Criterion) {
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_with_input(BenchmarkId::new(format!("{headers}-headers"), batch), &(), |b, ()| {
             b.iter(|| {
-                let result = instance.process("bench", records.iter().zip(&meta)).unwrap();
+                let result = instance.process("bench", records.iter().zip(&meta), Duration::from_secs(5)).unwrap();
                 assert_eq!(result.outputs.len(), batch);
                 result
             })

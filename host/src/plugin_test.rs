@@ -68,7 +68,8 @@ pub fn run(
         records.push((record, RecordMeta { stream: stream.clone(), partition: 0, offset: line_no as u64 }));
     }
     for chunk in records.chunks(BATCH) {
-        let result = instance.process("plugin-test", chunk.iter().map(|(r, m)| (r, m)));
+        let deadline = instance.batch_timeout();
+        let result = instance.process("plugin-test", chunk.iter().map(|(r, m)| (r, m)), deadline);
         write_results(chunk, result, out)?;
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! plugin and the pipeline.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use sluice::config::PluginLimits;
@@ -12,6 +13,8 @@ use crate::harness::built_plugins;
 
 #[test]
 fn plugin_counters_are_recorded_with_plugin_and_pipeline_labels() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _entered = runtime.enter();
     let engine = PluginEngine::new().unwrap();
     let bytes = std::fs::read(built_plugins().join("misbehave.wasm")).unwrap();
     let compiled = Arc::new(engine.compile("misbehave", &bytes).unwrap());
@@ -24,8 +27,10 @@ fn plugin_counters_are_recorded_with_plugin_and_pipeline_labels() {
 
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    let result =
-        metrics::with_local_recorder(&recorder, || instance.process("src", records.iter().zip(&meta))).unwrap();
+    let result = metrics::with_local_recorder(&recorder, || {
+        instance.process("src", records.iter().zip(&meta), Duration::from_secs(5))
+    })
+    .unwrap();
     assert_eq!(result.outputs.len(), 3);
     assert_eq!(result.rejected, [(2, "asked to reject".to_owned())]);
 

@@ -73,19 +73,46 @@ impl Default for HostConfig {
     }
 }
 
+/// What one plugin instance may use. Every limit is enforced by the host, whatever the
+/// plugin's language; `docs/SECURITY.md` explains each one.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginLimits {
-    /// Linear memory an instance may grow to.
+    /// Linear memory an instance may grow to, all its memories together.
     pub memory: ByteSize,
-    /// Wall-clock time one `process` call may take before it is interrupted.
+    /// Wall-clock time one call (`process`, or instantiation with `init`) may take before
+    /// it is interrupted: wasm code, host calls and sleeps alike.
     #[serde(with = "humantime_serde")]
     pub batch_timeout: Duration,
+    /// Table elements (function references), all tables together.
+    pub table_elements: usize,
+    /// Core instances, memories and tables one instance may create.
+    pub instances: usize,
+    pub memories: usize,
+    pub tables: usize,
+    /// Outputs one input record may have.
+    pub outputs_per_record: usize,
+    /// Bytes of one batch's result.
+    pub result_bytes: ByteSize,
+    /// Log lines, and their bytes, one call may write; the rest is dropped and counted.
+    pub log_lines: usize,
+    pub log_bytes: ByteSize,
 }
 
 impl Default for PluginLimits {
     fn default() -> Self {
-        PluginLimits { memory: ByteSize::mib(64), batch_timeout: Duration::from_secs(5) }
+        PluginLimits {
+            memory: ByteSize::mib(64),
+            batch_timeout: Duration::from_secs(5),
+            table_elements: 100_000,
+            instances: 64,
+            memories: 16,
+            tables: 64,
+            outputs_per_record: 10_000,
+            result_bytes: ByteSize::mib(64),
+            log_lines: 1_000,
+            log_bytes: ByteSize::kib(256),
+        }
     }
 }
 
@@ -447,6 +474,18 @@ impl Config {
         }
         if self.host.plugin_limits.memory < ByteSize::mib(1) {
             return Err(("host.plugin_limits.memory".into(), "must be at least 1 MiB".into()));
+        }
+        let limits = &self.host.plugin_limits;
+        for (key, value) in [
+            ("table_elements", limits.table_elements),
+            ("instances", limits.instances),
+            ("memories", limits.memories),
+            ("tables", limits.tables),
+            ("outputs_per_record", limits.outputs_per_record),
+        ] {
+            if value == 0 {
+                return Err((format!("host.plugin_limits.{key}"), "must be at least 1".into()));
+            }
         }
         Ok(())
     }

@@ -17,7 +17,8 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::engine::CompiledPlugin;
-use super::instance::{PluginInstance, PluginOutput};
+use super::instance::{PluginInstance, PluginOutput, PluginResult};
+use super::isolate::isolate;
 use crate::config::PluginLimits;
 use crate::record::{Record, RecordMeta};
 
@@ -152,27 +153,22 @@ impl Slot {
         dead: &mut Vec<DeadLetter>,
     ) -> Vec<PluginOutput> {
         self.take_ready_version();
-        let outcome = match self.instance.as_mut() {
-            Some(instance) => instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin]))),
-            None => self
-                .restart()
-                .and_then(|instance| instance.process(source, inputs.iter().map(|i| (&i.record, &meta[i.origin])))),
-        };
-        let result = match outcome {
-            Ok(result) => result,
+        let n = inputs.len();
+        let timeout = self.limits.batch_timeout;
+        let (result, failed) = match self.call(source, meta, &inputs, 0..n, timeout) {
+            Ok(result) => (result, Vec::new()),
             Err(reason) => {
-                tracing::warn!(plugin = %self.version.name, version = %self.version.version, pipeline = %self.pipeline, records = inputs.len(), %reason, "batch failed; its records go to the dead-letter sink and the instance is replaced");
-                self.instance = None;
-                dead.extend(inputs.into_iter().map(|i| DeadLetter {
-                    origin: i.origin,
-                    record: i.record,
-                    reason: reason.clone(),
-                    plugin: Some(self.version.clone()),
-                }));
-                return Vec::new();
+                let started = std::time::Instant::now();
+                let isolated =
+                    isolate(n, timeout, &reason, |range, deadline| self.call(source, meta, &inputs, range, deadline));
+                tracing::warn!(plugin = %self.version.name, version = %self.version.version, pipeline = %self.pipeline, records = n, failed = isolated.failed.len(), calls = isolated.calls, took = ?started.elapsed(), %reason, "batch failed; the records that fail alone go to the dead-letter sink, the others go on");
+                (isolated.result, isolated.failed)
             }
         };
-        for (index, reason) in result.rejected {
+        let rejected = result.rejected.into_iter();
+        let mut dead_here: Vec<(usize, String)> = rejected.chain(failed).collect();
+        dead_here.sort_by_key(|(index, _)| *index);
+        for (index, reason) in dead_here {
             let input = &mut inputs[index];
             dead.push(DeadLetter {
                 origin: input.origin,
@@ -190,6 +186,29 @@ impl Slot {
             }
         }
         outputs
+    }
+
+    /// Runs `range` of `inputs` on the slot's instance, starting a fresh one if the last
+    /// call failed; a failure discards the instance. Origins in the result are relative
+    /// to `range.start`.
+    fn call(
+        &mut self,
+        source: &str,
+        meta: &[RecordMeta],
+        inputs: &[PluginOutput],
+        range: std::ops::Range<usize>,
+        deadline: std::time::Duration,
+    ) -> Result<PluginResult, String> {
+        let instance = match self.instance.as_mut() {
+            Some(instance) => instance,
+            None => self.restart()?,
+        };
+        let records = inputs[range].iter().map(|i| (&i.record, &meta[i.origin]));
+        let outcome = instance.process(source, records, deadline);
+        if outcome.is_err() {
+            self.instance = None;
+        }
+        outcome
     }
 
     /// Replaces a failed instance with a fresh one of the same version.

@@ -18,6 +18,14 @@ use super::instance::InstanceState;
 /// How often the epoch advances: the resolution of batch deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The wasm stack one call may use (Wasmtime's default); deeper recursion traps with a
+/// stack overflow, which the host reports as such.
+pub const WASM_STACK: usize = 512 * 1024;
+
+/// The native stack a call runs on: the wasm stack plus room for the host functions it
+/// calls (WASI among them).
+const CALL_STACK: usize = WASM_STACK + 1024 * 1024;
+
 pub struct PluginEngine {
     pub(super) engine: Engine,
     pub(super) linker: Linker<InstanceState>,
@@ -40,10 +48,12 @@ impl PluginEngine {
         // Deadlines: the store traps once the epoch passes its deadline. Cheaper than fuel
         // (a check at loop back-edges and function entries, not a counter per instruction).
         config.epoch_interruption(true);
+        config.max_wasm_stack(WASM_STACK);
+        config.async_stack_size(CALL_STACK);
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)?;
 
         let weak = engine.weak();

@@ -1,21 +1,32 @@
 //! One running plugin: a sandboxed instance with its own store, fed one batch at a time.
 //!
 //! The instance lives across batches (instantiation and `init` happen once). A failed
-//! batch (trap, timeout, memory cap, `err` result, malformed result) leaves the instance
+//! call (trap, deadline, a cap, an `err` result, a malformed result) leaves the instance
 //! in an unknown state, so the caller discards it and makes a new one.
+//!
+//! **Deadlines.** Every call runs as a future on the calling thread
+//! ([`Handle::block_on`]) under two clocks that end it at the same moment: the epoch
+//! deadline traps wasm code at its next loop back-edge or function entry, and a Tokio
+//! timeout drops the call while it waits in a host call (a WASI sleep or poll), where no
+//! wasm code runs to notice the epoch. Dropping a Wasmtime future mid-call is how
+//! Wasmtime cancels it; the instance is discarded afterwards like after any failure.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use sluice_wire::{BatchWriter, Outcome, ResultReader};
+use tokio::runtime::Handle;
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime::{Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::Plugin;
-use super::engine::{CompiledPlugin, EPOCH_TICK};
+use super::engine::{CompiledPlugin, EPOCH_TICK, WASM_STACK};
+use super::host_api::LogBudget;
+use super::limiter::{LimitExceeded, Limiter};
+use super::stdio::TailBuffer;
 use crate::config::PluginLimits;
 use crate::record::{Record, RecordMeta};
 
@@ -28,57 +39,21 @@ pub struct PluginLabel {
     pub pipeline: String,
 }
 
-/// What a store carries: WASI with no capabilities, the memory cap, and the label.
+/// What a store carries: WASI with no capabilities, the limits, and the label.
 pub struct InstanceState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limiter: MemoryCap,
+    limiter: Limiter,
     pub(super) label: Arc<PluginLabel>,
-    /// The guest's stderr, where Rust panics print their message; read after a trap.
-    stderr: MemoryOutputPipe,
+    pub(super) logs: LogBudget,
+    /// The guest's stdout and stderr, emptied before every call (see [`super::stdio`]).
+    stdout: TailBuffer,
+    stderr: TailBuffer,
 }
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-/// Caps linear memory, and says so in a way the host can recognise.
-struct MemoryCap {
-    limit: usize,
-}
-
-/// The trap cause when a plugin tries to grow memory past its cap.
-#[derive(Debug)]
-struct MemoryCapExceeded {
-    limit: usize,
-    desired: usize,
-}
-
-impl std::fmt::Display for MemoryCapExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "plugin exceeded its memory limit of {} (tried to grow to {})",
-            bytesize::ByteSize::b(self.limit as u64),
-            bytesize::ByteSize::b(self.desired as u64)
-        )
-    }
-}
-
-impl std::error::Error for MemoryCapExceeded {}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            return Err(MemoryCapExceeded { limit: self.limit, desired }.into());
-        }
-        Ok(true)
-    }
-
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
     }
 }
 
@@ -102,54 +77,68 @@ pub struct PluginInstance {
     store: Store<InstanceState>,
     bindings: Plugin,
     plugin: Arc<CompiledPlugin>,
-    batch_timeout: Duration,
+    limits: PluginLimits,
+    /// Drives the instance's calls (and the WASI clocks they may wait on).
+    runtime: Handle,
     /// Reused across batches to keep its allocation.
     encoder: BatchWriter,
 }
 
+/// Why a call failed, before it is put into words.
+enum CallError {
+    /// Wasmtime's error: a trap, a cap, a canonical ABI violation.
+    Wasm(wasmtime::Error),
+    /// The Tokio timeout fired while the plugin waited in a host call.
+    Deadline,
+}
+
 impl PluginInstance {
-    /// Instantiates `plugin` and calls its `init`. Blocking; an `Err` is the message to
-    /// show the user.
+    /// Instantiates `plugin` and calls its `init`, both within `limits.batch_timeout`.
+    /// Blocking; must be called inside a Tokio runtime's context but not from an async
+    /// task. An `Err` is the message to show the user.
     pub fn start(
         plugin: Arc<CompiledPlugin>,
         pipeline: &str,
         config: &[(String, String)],
         limits: PluginLimits,
     ) -> Result<Self, String> {
-        let stderr = MemoryOutputPipe::new(8 * 1024);
+        let runtime = Handle::try_current().map_err(|e| format!("plugins run inside the host's runtime: {e}"))?;
+        let (stdout, stderr) = (TailBuffer::default(), TailBuffer::default());
         let label = Arc::new(PluginLabel {
             name: plugin.name.clone(),
             version: plugin.version.clone(),
             pipeline: pipeline.to_owned(),
         });
         let state = InstanceState {
-            wasi: WasiCtxBuilder::new().stderr(stderr.clone()).build(),
+            wasi: WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build(),
             table: ResourceTable::new(),
-            limiter: MemoryCap { limit: limits.memory.as_u64().try_into().unwrap_or(usize::MAX) },
+            limiter: Limiter::new(&limits),
             label,
+            logs: LogBudget::new(&limits),
+            stdout,
             stderr,
         };
         let mut store = Store::new(plugin.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
-        set_deadline(&mut store, limits.batch_timeout);
-        let bindings = match plugin.pre.instantiate(&mut store) {
-            Ok(bindings) => bindings,
-            Err(e) => {
-                return Err(describe_failure(&store, &e, "failed to instantiate", limits.batch_timeout));
+        let deadline = limits.batch_timeout;
+        set_deadline(&mut store, deadline);
+        let pre = plugin.pre.clone();
+        let started = bounded(&runtime, deadline, async {
+            let bindings = pre.instantiate_async(&mut store).await?;
+            let init = bindings.sluice_plugin_transform().call_init(&mut store, &config.to_vec()).await?;
+            Ok((bindings, init))
+        });
+        let name = plugin.name.clone();
+        let outcome = finish_call(&mut store, started, "failed to start", deadline);
+        match outcome {
+            Ok((bindings, Ok(()))) => {
+                Ok(PluginInstance { store, bindings, plugin, limits, runtime, encoder: BatchWriter::default() })
             }
-        };
-        set_deadline(&mut store, limits.batch_timeout);
-        match bindings.sluice_plugin_transform().call_init(&mut store, &config.to_vec()) {
-            Ok(Ok(())) => Ok(PluginInstance {
-                store,
-                bindings,
-                plugin,
-                batch_timeout: limits.batch_timeout,
-                encoder: BatchWriter::default(),
-            }),
-            Ok(Err(message)) => Err(format!("plugin `{}` refused its configuration: {message}", plugin.name)),
-            Err(e) => Err(describe_failure(&store, &e, "failed in init", limits.batch_timeout)),
+            Ok((_, Err(message))) => {
+                Err(format!("plugin `{name}` refused its configuration: {}", super::host_api::escape(&message)))
+            }
+            Err(reason) => Err(reason),
         }
     }
 
@@ -157,12 +146,14 @@ impl PluginInstance {
         &self.plugin
     }
 
-    /// Runs one batch. `Err` is the reason every record of the batch failed; the instance
-    /// must then be discarded.
+    /// Runs one batch. `Err` is the reason the call failed (for the batch as a whole:
+    /// which record caused it is for the caller to find out); the instance must then be
+    /// discarded.
     pub fn process<'r>(
         &mut self,
         source: &str,
         records: impl ExactSizeIterator<Item = (&'r Record, &'r RecordMeta)>,
+        deadline: Duration,
     ) -> Result<PluginResult, String> {
         let count = records.len();
         self.encoder.begin(source);
@@ -176,62 +167,115 @@ impl PluginInstance {
                 meta.offset,
             );
         }
-        set_deadline(&mut self.store, self.batch_timeout);
-        let result = self.bindings.sluice_plugin_transform().call_process(&mut self.store, self.encoder.finish());
-        match result {
-            Ok(Ok(encoded)) => decode_result(Bytes::from(encoded), count)
-                .map_err(|e| format!("plugin `{}` returned a malformed result: {e}", self.plugin.name)),
-            Ok(Err(message)) => Err(format!("plugin `{}` failed the batch: {message}", self.plugin.name)),
-            Err(e) => Err(describe_failure(&self.store, &e, "trapped", self.batch_timeout)),
+        set_deadline(&mut self.store, deadline);
+        let batch = self.encoder.finish();
+        let call = self.bindings.sluice_plugin_transform().call_process(&mut self.store, batch);
+        let called = bounded(&self.runtime, deadline, call);
+        let name = &self.plugin.name;
+        match finish_call(&mut self.store, called, "trapped", deadline)? {
+            Ok(encoded) if encoded.len() as u64 > self.limits.result_bytes.as_u64() => Err(format!(
+                "plugin `{name}` returned {} for a batch, more than its limit of {}",
+                bytesize::ByteSize::b(encoded.len() as u64),
+                self.limits.result_bytes
+            )),
+            Ok(encoded) => decode_result(Bytes::from(encoded), count, self.limits.outputs_per_record)
+                .map_err(|e| format!("plugin `{name}` returned a malformed result: {e}")),
+            Err(message) => Err(format!("plugin `{name}` failed the batch: {}", super::host_api::escape(&message))),
         }
+    }
+
+    /// The deadline of a whole batch.
+    pub fn batch_timeout(&self) -> Duration {
+        self.limits.batch_timeout
     }
 }
 
+/// Runs `call` to completion on this thread, or until `deadline` passes while it waits.
+fn bounded<T>(
+    runtime: &Handle,
+    deadline: Duration,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> Result<T, CallError> {
+    match runtime.block_on(tokio::time::timeout(deadline, call)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(CallError::Wasm(error)),
+        Err(_elapsed) => Err(CallError::Deadline),
+    }
+}
+
+/// After a call: reports what the plugin printed and logged beyond its budget, and puts a
+/// failure into words.
+fn finish_call<T>(
+    store: &mut Store<InstanceState>,
+    outcome: Result<T, CallError>,
+    what: &str,
+    deadline: Duration,
+) -> Result<T, String> {
+    let state = store.data_mut();
+    state.logs.report_and_reset(&state.label);
+    let stdout = state.stdout.take();
+    let stderr = state.stderr.take();
+    let label = &state.label;
+    if let Some(text) = &stdout {
+        tracing::debug!(plugin = %label.name, version = %label.version, pipeline = %label.pipeline, stdout = %super::host_api::escape(text), "plugin printed to stdout");
+    }
+    if let Some(text) = &stderr {
+        tracing::debug!(plugin = %label.name, version = %label.version, pipeline = %label.pipeline, stderr = %super::host_api::escape(text), "plugin printed to stderr");
+    }
+    outcome.map_err(|error| describe_failure(&label.name, error, what, deadline, stderr.as_deref()))
+}
 fn set_deadline(store: &mut Store<InstanceState>, timeout: Duration) {
     let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
     store.set_epoch_deadline(ticks as u64);
 }
 
-/// Turns a trap into a sentence for logs and dead-letter headers.
-fn describe_failure(store: &Store<InstanceState>, error: &wasmtime::Error, what: &str, timeout: Duration) -> String {
-    let name = &store.data().label.name;
-    if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
+/// Turns a failed call into a sentence for logs and dead-letter headers: what happened,
+/// and the tail of what the plugin printed to stderr during the call (a Rust panic's
+/// message, a Python traceback), with control characters escaped.
+fn describe_failure(name: &str, error: CallError, what: &str, deadline: Duration, stderr: Option<&str>) -> String {
+    let error = match error {
+        CallError::Deadline => return format!("plugin `{name}` timed out: a call may take at most {deadline:?}"),
+        CallError::Wasm(error) => error,
+    };
+    if let Some(cap) = error.downcast_ref::<LimitExceeded>() {
         return format!("plugin `{name}`: {cap}");
     }
-    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return format!("plugin `{name}` timed out: a batch may take at most {timeout:?}");
-    }
-    // The trap code says what happened; the guest's stderr (a Rust panic message, say)
-    // says why. The wasm backtrace is for debug logs, not for dead-letter headers.
-    tracing::debug!(plugin = %name, error = format!("{error:?}"), "plugin failure in detail");
     let what_happened = match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => return format!("plugin `{name}` timed out: a call may take at most {deadline:?}"),
+        Some(Trap::StackOverflow) => {
+            format!("stack overflow (the wasm stack is limited to {})", bytesize::ByteSize::b(WASM_STACK as u64))
+        }
         Some(trap) => trap.to_string(),
         None => error.to_string(),
     };
-    let stderr = store.data().stderr.contents();
-    let stderr = String::from_utf8_lossy(&stderr);
+    // The wasm backtrace is for debug logs, not for dead-letter headers.
+    tracing::debug!(plugin = %name, error = format!("{error:?}"), "plugin failure in detail");
     let said: Vec<&str> = stderr
+        .unwrap_or_default()
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
         .collect();
-    if said.is_empty() {
-        format!("plugin `{name}` {what}: {what_happened}")
-    } else {
-        format!("plugin `{name}` {what}: {what_happened}: {}", said.join(" "))
-    }
+    let reason = match said.is_empty() {
+        true => format!("plugin `{name}` {what}: {what_happened}"),
+        false => format!("plugin `{name}` {what}: {what_happened}: {}", said.join(" ")),
+    };
+    super::host_api::escape(&reason).into_owned()
 }
 
-fn decode_result(buf: Bytes, count: usize) -> Result<PluginResult, sluice_wire::WireError> {
-    let mut reader = ResultReader::new(&buf, count as u32)?;
+fn decode_result(buf: Bytes, count: usize, outputs_per_record: usize) -> Result<PluginResult, String> {
+    let mut reader = ResultReader::new(&buf, count as u32).map_err(|e| e.to_string())?;
     let mut result = PluginResult { outputs: Vec::with_capacity(count), rejected: Vec::new() };
     let mut origin = 0;
     while let Some(outcome) = reader.next_outcome() {
-        match outcome? {
+        match outcome.map_err(|e| e.to_string())? {
             Outcome::Rejected(reason) => result.rejected.push((origin, reason.to_owned())),
             Outcome::Outputs(outputs) => {
-                for out in outputs {
-                    let out = out?;
+                for (n, out) in outputs.enumerate() {
+                    if n == outputs_per_record {
+                        return Err(format!("more than {outputs_per_record} outputs for one input record (the limit)"));
+                    }
+                    let out = out.map_err(|e| e.to_string())?;
                     let mut record = Record::from_shared(&buf, out.body);
                     record.timestamp = out.timestamp;
                     let route = out.route.map(|r| buf.slice_ref(r.as_bytes()));

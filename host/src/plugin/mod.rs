@@ -2,8 +2,11 @@
 //!
 //! - [`engine`]: the shared Wasmtime engine; compiles a `.wasm` into a [`CompiledPlugin`].
 //! - [`instance`]: one sandboxed instance with memory and time limits, one batch at a time.
-//! - [`host_api`]: the imports a plugin may call (logging, metrics).
+//! - [`host_api`]: the imports a plugin may call (logging, metrics), with their budgets.
+//! - [`limiter`]: memory, tables and instance counts an instance may take.
+//! - [`stdio`]: the plugin's stdout and stderr, bounded, never failing a write.
 //! - [`chain`]: a pipeline's ordered plugins, and hot swaps between batches.
+//! - [`isolate`]: after a failed batch, finding the records that fail it.
 //! - [`directory`]: the watched plugins directory that publishes new versions.
 //! - [`inspect`]: what `sluice plugin check` reports about a file.
 
@@ -13,6 +16,9 @@ pub mod engine;
 mod host_api;
 pub mod inspect;
 pub mod instance;
+mod isolate;
+mod limiter;
+mod stdio;
 
 pub use engine::{CompiledPlugin, PluginEngine};
 pub use instance::{PluginInstance, PluginLabel};
@@ -22,5 +28,8 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "sluice:plugin/plugin",
+        // Calls into the plugin are futures, so that a deadline can end one that waits in
+        // a host call (see `instance`).
+        exports: { default: async },
     });
 }

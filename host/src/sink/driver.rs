@@ -444,7 +444,11 @@ mod tests {
         inbox_tx.send(batch).await.unwrap();
         ack.dispatched();
 
-        assert_eq!(completed.recv().await, Some(Completion::Delivered(0)), "the sink accepts the batch once it is flushed");
+        assert_eq!(
+            completed.recv().await,
+            Some(Completion::Delivered(0)),
+            "the sink accepts the batch once it is flushed"
+        );
         tokio::time::sleep(interval * 5).await;
         assert_eq!(commits.load(Ordering::SeqCst), 0, "the source has not committed past the batch yet");
 

@@ -1,12 +1,27 @@
-//! Misbehaves on command, so the host's tests can check that a plugin failure never
-//! takes the host down and never loses a record. By record value:
-//! `panic` traps, `spin` loops forever, `hog` allocates without bound, `reject` is
-//! rejected; anything else is forwarded. Config `log = "yes"` logs and counts each record.
+//! Misbehaves on command, so the host's tests can check that a plugin failure costs only
+//! the record it failed on, never takes the host down and never loses a record.
+//!
+//! By record value:
+//! - `panic` traps; `spin` loops forever; `hog` allocates without bound; `recurse`
+//!   recurses without bound; `sleep` sleeps for a minute (a WASI clock wait, where no
+//!   wasm code runs);
+//! - `flood` emits a hundred thousand outputs; `giant` emits one 8 MiB output; `noroute` forwards
+//!   to a route no pipeline has; `logflood` logs 10 000 lines; `slow` busy-waits 30 ms
+//!   (legal);
+//! - `reject` is rejected;
+//! - anything else is forwarded.
+//!
+//! Config: `log = "yes"` logs and counts each record; `stderr = "yes"` prints about 100
+//! bytes to stderr for each record; `fail_init` makes `init` fail; `sleep_init` makes
+//! `init` sleep for a minute.
+
+use std::time::{Duration, Instant};
 
 use sluice_sdk::{Config, Level, Output, Plugin, Record, Reject, counter_add, log};
 
 pub struct Misbehave {
     log: bool,
+    stderr: bool,
 }
 
 impl Plugin for Misbehave {
@@ -14,10 +29,16 @@ impl Plugin for Misbehave {
         if config.get("fail_init").is_some() {
             return Err("asked to fail".into());
         }
-        Ok(Misbehave { log: config.get("log").is_some() })
+        if config.get("sleep_init").is_some() {
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        Ok(Misbehave { log: config.get("log").is_some(), stderr: config.get("stderr").is_some() })
     }
 
     fn process(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), Reject> {
+        if self.stderr {
+            eprintln!("misbehave: looking at record {} of {}, which is fine so far", record.offset(), record.stream());
+        }
         match record.value().unwrap_or_default() {
             b"panic" => panic!("asked to panic"),
             b"spin" => {
@@ -33,6 +54,35 @@ impl Plugin for Misbehave {
                     std::hint::black_box(&hoard);
                 }
             }
+            b"recurse" => {
+                std::hint::black_box(recurse(std::hint::black_box(1)));
+            }
+            b"sleep" => std::thread::sleep(Duration::from_secs(60)),
+            b"flood" => {
+                for _ in 0..100_000 {
+                    out.emit_value(b"f");
+                }
+                return Ok(());
+            }
+            b"giant" => {
+                out.emit_value(vec![b'g'; 8 << 20]);
+                return Ok(());
+            }
+            b"noroute" => {
+                out.forward_to("nowhere");
+                return Ok(());
+            }
+            b"logflood" => {
+                for i in 0..10_000 {
+                    log(Level::Info, "flooding\nINFO forged host line", &[("i", &i.to_string())]);
+                }
+            }
+            b"slow" => {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(30) {
+                    std::hint::spin_loop();
+                }
+            }
             b"reject" => return Err(Reject::new("asked to reject")),
             _ => {}
         }
@@ -43,6 +93,13 @@ impl Plugin for Misbehave {
         out.forward();
         Ok(())
     }
+}
+
+/// Recurses until the stack runs out.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 16]);
+    recurse(depth + 1) + frame[3]
 }
 
 sluice_sdk::export_plugin!(Misbehave);
