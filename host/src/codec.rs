@@ -43,6 +43,7 @@ pub fn decode(format: LineFormat, line: Bytes) -> Result<Record, String> {
                 record.push_header(name, value.0);
             }
             record.timestamp = e.timestamp;
+            record.check_encodable()?;
             Ok(record)
         }
     }

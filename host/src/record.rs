@@ -27,6 +27,34 @@ pub struct Record {
     pub timestamp: Option<i64>,
 }
 
+/// The widest fields the plugin batch encoding carries (`wit/plugin.wit`): a key or value
+/// length is a u32 whose largest value means "absent", header names and the header count
+/// are u16s.
+const MAX_FIELD: usize = u32::MAX as usize - 1;
+const MAX_HEADER_NAME: usize = u16::MAX as usize;
+const MAX_HEADERS: usize = u16::MAX as usize;
+
+/// Why a record with these fields cannot cross the plugin boundary, if it cannot. Sources
+/// refuse such records at read, as malformed, rather than let them reach the encoder.
+fn check_fields(key: Option<usize>, value: Option<usize>, names: impl Iterator<Item = usize>) -> Result<(), String> {
+    for (field, len) in [("key", key), ("value", value)] {
+        if let Some(len) = len.filter(|&l| l > MAX_FIELD) {
+            return Err(format!("the record's {field} is {len} bytes; at most {MAX_FIELD} are allowed"));
+        }
+    }
+    let mut count = 0;
+    for len in names {
+        count += 1;
+        if len > MAX_HEADER_NAME {
+            return Err(format!("a header name is {len} bytes; at most {MAX_HEADER_NAME} are allowed"));
+        }
+    }
+    match count > MAX_HEADERS {
+        true => Err(format!("the record has {count} headers; at most {MAX_HEADERS} are allowed")),
+        false => Ok(()),
+    }
+}
+
 fn len_u32(field: &[u8]) -> u32 {
     u32::try_from(field.len()).expect("record field larger than 4 GiB")
 }
@@ -47,16 +75,18 @@ impl Record {
     }
 
     /// A record with a copy of `key`, `value` and `headers` in one new buffer: how
-    /// records read from a broker are built.
+    /// records read from a broker are built. `Err` says why the fields cannot cross the
+    /// plugin boundary (see [`Record::check_encodable`]).
     ///
-    /// `headers` is walked twice (it is `Clone`): once to size the buffer, so that it is
-    /// allocated once per record rather than grown header by header.
-    pub fn with_headers<'h, H>(key: Option<&[u8]>, value: Option<&[u8]>, headers: H) -> Self
+    /// `headers` is walked twice (it is `Clone`): once to check and size, so that the
+    /// buffer is allocated once per record rather than grown header by header.
+    pub fn with_headers<'h, H>(key: Option<&[u8]>, value: Option<&[u8]>, headers: H) -> Result<Self, String>
     where
         H: IntoIterator<Item = (&'h str, &'h [u8])>,
         H::IntoIter: Clone,
     {
         let headers = headers.into_iter();
+        check_fields(key.map(<[u8]>::len), value.map(<[u8]>::len), headers.clone().map(|(name, _)| name.len()))?;
         let header_bytes: usize =
             headers.clone().map(|(name, value)| sluice_wire::encoded_header_len(name, value)).sum();
         let mut count: u16 = 0;
@@ -64,16 +94,16 @@ impl Record {
         data.extend_from_slice(key.unwrap_or_default());
         data.extend_from_slice(value.unwrap_or_default());
         for (name, value) in headers {
-            count = count.checked_add(1).expect("more than 65535 headers");
+            count += 1;
             sluice_wire::put_header(&mut data, name, value);
         }
-        Record {
+        Ok(Record {
             data: data.into(),
             key_len: key.map(len_u32),
             value_len: value.map(len_u32),
             encoded_headers: count,
             ..Record::default()
-        }
+        })
     }
 
     /// A record that shares `buf`, a decoded plugin result, for its contiguous `body`.
@@ -108,6 +138,16 @@ impl Record {
     /// Headers as (name, value) pairs, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.encoded_headers().iter().chain(self.added_headers())
+    }
+
+    /// Whether the record fits the plugin batch encoding: a key and value under 4 GiB,
+    /// header names under 64 KiB, at most 65 535 headers. `Err` says what is too large.
+    pub fn check_encodable(&self) -> Result<(), String> {
+        check_fields(
+            self.key().map(<[u8]>::len),
+            self.value().map(<[u8]>::len),
+            self.headers().map(|(name, _)| name.len()),
+        )
     }
 
     pub fn header_count(&self) -> usize {
@@ -182,4 +222,21 @@ pub struct RecordMeta {
 /// Milliseconds since the Unix epoch, now.
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_too_wide_for_the_batch_encoding_are_refused_not_built() {
+        let long_name = "h".repeat(70_000);
+        let err = Record::with_headers(None, Some(b"v"), [(long_name.as_str(), &b"x"[..])]).unwrap_err();
+        assert_eq!(err, "a header name is 70000 bytes; at most 65535 are allowed");
+        let many = vec![("h", &b""[..]); 70_000];
+        let err = Record::with_headers(None, Some(b"v"), many).unwrap_err();
+        assert_eq!(err, "the record has 70000 headers; at most 65535 are allowed");
+        let most = vec![("h", &b""[..]); 65_535];
+        assert_eq!(Record::with_headers(None, None, most).unwrap().header_count(), 65_535);
+    }
 }

@@ -104,6 +104,54 @@ fn only_the_records_a_plugin_fails_on_are_dead_lettered_each_with_its_own_reason
 }
 
 #[test]
+fn records_too_wide_for_the_plugin_boundary_are_dead_lettered_as_malformed_at_read() {
+    let scratch = Scratch::with_plugins(&["passthrough"]);
+    let long_name = "h".repeat(70_000);
+    let many: Vec<String> = (0..70_000).map(|i| format!("[\"h{i}\",\"\"]")).collect();
+    let lines = [
+        "{\"value\":\"first\"}".to_owned(),
+        format!("{{\"value\":\"long name\",\"headers\":[[\"{long_name}\",\"x\"]]}}"),
+        format!("{{\"value\":\"many headers\",\"headers\":[{}]}}", many.join(",")),
+        "{\"value\":\"last\"}".to_owned(),
+    ];
+    scratch.write("input.jsonl", lines.join("\n") + "\n");
+    scratch.config(one_pipeline(
+        "type = \"file\"\npath = \"input.jsonl\"\nformat = \"envelope\"",
+        "[{ name = \"passthrough\" }]",
+        "type = \"file\"\npath = \"out/out.txt\"\nformat = \"lines\"",
+        "default_route = \"out\"",
+    ));
+    let output = scratch.run_to_end();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read_to_string(scratch.path("out/out.txt")).unwrap(), "first\nlast\n");
+    let dead = scratch.read_envelopes("out/dlq.jsonl");
+    let reasons: Vec<&str> = dead.iter().map(|d| header(d, "sluice.error").unwrap()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "source could not decode the record: a header name is 70000 bytes; at most 65535 are allowed",
+            "source could not decode the record: the record has 70000 headers; at most 65535 are allowed",
+        ]
+    );
+}
+
+#[test]
+fn a_plugin_is_granted_no_environment_files_or_network() {
+    let scratch = Scratch::with_plugins(&["misbehave"]);
+    scratch.write("input.txt", "env\nfile\nsocket\n");
+    scratch.config(one_pipeline(
+        "type = \"file\"\npath = \"input.txt\"",
+        "[{ name = \"misbehave\" }]",
+        "type = \"file\"\npath = \"out/out.txt\"\nformat = \"lines\"",
+        "default_route = \"out\"",
+    ));
+    let output = scratch.run_to_end();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let out = std::fs::read_to_string(scratch.path("out/out.txt")).unwrap();
+    assert_eq!(out, "env:denied\nfile:denied\nsocket:denied\n");
+}
+
+#[test]
 fn a_plugin_that_sleeps_in_init_is_stopped_by_its_deadline() {
     let scratch = Scratch::with_plugins(&["misbehave"]);
     scratch.write("input.txt", "a\n");

@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use bytes::Bytes;
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
@@ -44,7 +45,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::driver::Lanes;
-use super::{Incoming, Source};
+use super::{Incoming, Malformed, Source};
 use crate::ack::Checkpoint;
 use crate::config::{KafkaSourceConfig, StartPosition};
 use crate::kafka::exactly_once::SourceLink;
@@ -475,11 +476,15 @@ impl PartitionLane {
             let header = headers.expect("counted above").get(index);
             (header.key, header.value.unwrap_or_default())
         });
-        let mut record = Record::with_headers(message.key(), message.payload(), headers);
-        record.timestamp = message.timestamp().to_millis();
+        let record = Record::with_headers(message.key(), message.payload(), headers).map(|mut record| {
+            record.timestamp = message.timestamp().to_millis();
+            record
+        });
+        let record = record
+            .map_err(|reason| Malformed { raw: Bytes::copy_from_slice(message.payload().unwrap_or_default()), reason });
         let offset = message.offset() as u64;
         let meta = RecordMeta { stream: self.topic.clone(), partition: self.partition as u32, offset };
-        Incoming { record: Ok(record), meta, checkpoint: offset + 1 }
+        Incoming { record, meta, checkpoint: offset + 1 }
     }
 }
 

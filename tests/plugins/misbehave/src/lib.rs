@@ -8,6 +8,8 @@
 //! - `flood` emits a hundred thousand outputs; `giant` emits one 8 MiB output; `noroute` forwards
 //!   to a route no pipeline has; `logflood` logs 10 000 lines; `slow` busy-waits 30 ms
 //!   (legal);
+//! - `env`, `file` and `socket` try to read the environment variable `HOME`, read
+//!   `/etc/hostname` and connect to 127.0.0.1:9, and emit what they got (`env:denied`…);
 //! - `reject` is rejected;
 //! - anything else is forwarded.
 //!
@@ -83,6 +85,18 @@ impl Plugin for Misbehave {
                     std::hint::spin_loop();
                 }
             }
+            b"env" => {
+                out.emit_value(outcome("env", std::env::var("HOME").ok()));
+                return Ok(());
+            }
+            b"file" => {
+                out.emit_value(outcome("file", std::fs::read("/etc/hostname").ok()));
+                return Ok(());
+            }
+            b"socket" => {
+                out.emit_value(outcome("socket", std::net::TcpStream::connect("127.0.0.1:9").ok()));
+                return Ok(());
+            }
             b"reject" => return Err(Reject::new("asked to reject")),
             _ => {}
         }
@@ -93,6 +107,11 @@ impl Plugin for Misbehave {
         out.forward();
         Ok(())
     }
+}
+
+/// `what:denied`, or `what:granted` when the sandbox let the plugin have it.
+fn outcome<T>(what: &str, got: Option<T>) -> String {
+    format!("{what}:{}", if got.is_some() { "granted" } else { "denied" })
 }
 
 /// Recurses until the stack runs out.
