@@ -12,11 +12,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use bytes::Bytes;
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::codec::{self, LineFormat};
 use crate::config::PluginLimits;
-use crate::plugin::instance::PluginResult;
-use crate::plugin::{PluginEngine, PluginInstance};
+use crate::plugin::PluginEngine;
+use crate::plugin::chain::{Chain, ChainResult, SlotSpec};
 use crate::record::{Record, RecordMeta};
 
 /// Records per `process` call.
@@ -50,8 +51,10 @@ pub fn run(
     let name = wasm.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
     let compiled = Arc::new(engine.compile(name, &bytes)?);
-    let mut instance =
-        PluginInstance::start(compiled, "plugin-test", config, PluginLimits::default()).map_err(anyhow::Error::msg)?;
+    // The pipeline's own chain, so that a failure is isolated to its records as in `run`.
+    let (_versions, receiver) = watch::channel(compiled);
+    let spec = SlotSpec { versions: receiver, config: config.to_vec() };
+    let mut chain = Chain::start("plugin-test", vec![spec], PluginLimits::default()).map_err(anyhow::Error::msg)?;
 
     let text = Bytes::from(std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?);
     let stream: Arc<str> = Arc::from(input.to_string_lossy().as_ref());
@@ -68,33 +71,22 @@ pub fn run(
         records.push((record, RecordMeta { stream: stream.clone(), partition: 0, offset: line_no as u64 }));
     }
     for chunk in records.chunks(BATCH) {
-        let deadline = instance.batch_timeout();
-        let result = instance.process("plugin-test", chunk.iter().map(|(r, m)| (r, m)), deadline);
+        let meta: Vec<RecordMeta> = chunk.iter().map(|(_, meta)| meta.clone()).collect();
+        let result = chain.run("plugin-test", &meta, chunk.iter().map(|(record, _)| record.clone()).collect(), &[]);
         write_results(chunk, result, out)?;
     }
     Ok(())
 }
 
-fn write_results(
-    chunk: &[(Record, RecordMeta)],
-    result: Result<PluginResult, String>,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
+fn write_results(chunk: &[(Record, RecordMeta)], result: ChainResult, out: &mut impl Write) -> anyhow::Result<()> {
     let mut outputs: Vec<Vec<Output>> = (0..chunk.len()).map(|_| Vec::new()).collect();
     let mut rejected: Vec<Option<&str>> = vec![None; chunk.len()];
-    let result = match &result {
-        Ok(result) => result,
-        Err(reason) => {
-            rejected.fill(Some(reason.as_str()));
-            &PluginResult::default()
-        }
-    };
     for output in &result.outputs {
         let route = output.route.as_deref().map(|r| std::str::from_utf8(r).expect("routes are UTF-8"));
         outputs[output.origin].push(Output { route, record: codec::Envelope::of(&output.record) });
     }
-    for (index, reason) in &result.rejected {
-        rejected[*index] = Some(reason);
+    for dead in &result.dead {
+        rejected[dead.origin] = Some(&dead.reason);
     }
     for (((_, meta), outputs), rejected) in chunk.iter().zip(outputs).zip(rejected) {
         let line = Line { offset: meta.offset, outputs: rejected.is_none().then_some(outputs), rejected };

@@ -33,6 +33,16 @@ fn uppercase() {
 }
 
 #[test]
+fn a_record_that_traps_fails_alone_as_it_would_in_a_pipeline() {
+    let lines = plugin_test("misbehave", "a\npanic\nb\n", &[]);
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines[0], r#"{"offset":0,"outputs":[{"route":null,"value":"a"}]}"#);
+    assert!(lines[1].starts_with(r#"{"offset":1,"rejected":"plugin `misbehave` trapped: "#), "{}", lines[1]);
+    assert!(lines[1].ends_with(r#"asked to panic"}"#), "{}", lines[1]);
+    assert_eq!(lines[2], r#"{"offset":2,"outputs":[{"route":null,"value":"b"}]}"#);
+}
+
+#[test]
 fn filter() {
     assert_eq!(
         plugin_test("filter", INPUT, &["field=level", "equals=error"]),

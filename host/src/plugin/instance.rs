@@ -183,11 +183,6 @@ impl PluginInstance {
             Err(message) => Err(format!("plugin `{name}` failed the batch: {}", super::host_api::escape(&message))),
         }
     }
-
-    /// The deadline of a whole batch.
-    pub fn batch_timeout(&self) -> Duration {
-        self.limits.batch_timeout
-    }
 }
 
 /// Runs `call` to completion on this thread, or until `deadline` passes while it waits.

@@ -68,7 +68,8 @@ pub fn isolate(
         }
         let deadline = match part.len() {
             1 => batch_timeout,
-            m => batch_timeout.mul_f64(2.0 * m as f64 / n as f64).clamp(EPOCH_TICK * 2, batch_timeout),
+            // Never under two epoch ticks (the deadline's resolution), never over the whole.
+            m => batch_timeout.mul_f64(2.0 * m as f64 / n as f64).max(EPOCH_TICK * 2).min(batch_timeout),
         };
         isolated.calls += 1;
         match call(part.clone(), deadline) {
@@ -137,6 +138,13 @@ mod tests {
         let isolated = isolate(500, Duration::from_secs(4), "batch timed out", plugin(&[], Duration::from_millis(10)));
         assert!(isolated.failed.is_empty(), "{:?}", &isolated.failed[..isolated.failed.len().min(3)]);
         assert_eq!(isolated.result.outputs.len(), 500);
+    }
+
+    #[test]
+    fn a_deadline_shorter_than_the_floor_of_a_part_still_isolates() {
+        let isolated = isolate(500, Duration::from_millis(5), "batch failed", plugin(&[3], Duration::ZERO));
+        assert_eq!(isolated.failed, [(3, "trapped on 3".into())]);
+        assert_eq!(isolated.result.outputs.len(), 499);
     }
 
     #[test]
