@@ -69,22 +69,29 @@ impl fmt::Display for LimitExceeded {
 
 impl std::error::Error for LimitExceeded {}
 
+/// Grows `total` by one memory's or table's growth from `current` to `desired`, if the
+/// new total stays within `limit`; `Err` is the total it would have reached.
+fn grow(total: &mut usize, current: usize, desired: usize, limit: usize) -> Result<(), usize> {
+    let grown = *total - current.min(*total) + desired;
+    if grown > limit {
+        return Err(grown);
+    }
+    *total = grown;
+    Ok(())
+}
+
 impl ResourceLimiter for Limiter {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let total = self.memory_total - current.min(self.memory_total) + desired;
-        if total > self.memory_limit {
-            return Err(LimitExceeded::Memory { limit: self.memory_limit, desired: total }.into());
-        }
-        self.memory_total = total;
+        let limit = self.memory_limit;
+        grow(&mut self.memory_total, current, desired, limit)
+            .map_err(|desired| LimitExceeded::Memory { limit, desired })?;
         Ok(true)
     }
 
     fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let total = self.table_total - current.min(self.table_total) + desired;
-        if total > self.table_limit {
-            return Err(LimitExceeded::Table { limit: self.table_limit, desired: total }.into());
-        }
-        self.table_total = total;
+        let limit = self.table_limit;
+        grow(&mut self.table_total, current, desired, limit)
+            .map_err(|desired| LimitExceeded::Table { limit, desired })?;
         Ok(true)
     }
 
