@@ -155,9 +155,15 @@ impl Slot {
         self.take_ready_version();
         let n = inputs.len();
         let timeout = self.limits.batch_timeout;
-        let (result, failed) = match self.call(source, meta, &inputs, 0..n, timeout) {
+        let outcome = self.call(source, meta, &inputs, 0..n, timeout);
+        let (result, failed) = match outcome.map_err(|reason| (reason, self.ensure_instance())) {
             Ok(result) => (result, Vec::new()),
-            Err(reason) => {
+            // No instance can be started: no record is to blame, and isolating would only
+            // try to start one again for every part.
+            Err((_, Err(cannot_start))) => {
+                (PluginResult::default(), (0..n).map(|i| (i, cannot_start.clone())).collect())
+            }
+            Err((reason, Ok(()))) => {
                 let started = std::time::Instant::now();
                 let isolated =
                     isolate(n, timeout, &reason, |range, deadline| self.call(source, meta, &inputs, range, deadline));
@@ -199,10 +205,8 @@ impl Slot {
         range: std::ops::Range<usize>,
         deadline: std::time::Duration,
     ) -> Result<PluginResult, String> {
-        let instance = match self.instance.as_mut() {
-            Some(instance) => instance,
-            None => self.restart()?,
-        };
+        self.ensure_instance()?;
+        let instance = self.instance.as_mut().expect("ensured above");
         let records = inputs[range].iter().map(|i| (&i.record, &meta[i.origin]));
         let outcome = instance.process(source, records, deadline);
         if outcome.is_err() {
@@ -211,11 +215,14 @@ impl Slot {
         outcome
     }
 
-    /// Replaces a failed instance with a fresh one of the same version.
-    fn restart(&mut self) -> Result<&mut PluginInstance, String> {
-        let instance = PluginInstance::start(self.version.clone(), &self.pipeline, &self.config, self.limits)
-            .map_err(|e| format!("the plugin could not be restarted after a failure: {e}"))?;
-        Ok(self.instance.insert(instance))
+    /// Replaces a failed instance with a fresh one of the same version, if there is none.
+    fn ensure_instance(&mut self) -> Result<(), String> {
+        if self.instance.is_none() {
+            let instance = PluginInstance::start(self.version.clone(), &self.pipeline, &self.config, self.limits)
+                .map_err(|e| format!("the plugin could not be restarted after a failure: {e}"))?;
+            self.instance = Some(instance);
+        }
+        Ok(())
     }
 
     fn take_ready_version(&mut self) {
