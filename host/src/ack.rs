@@ -38,7 +38,7 @@ pub enum Completion {
     Delivered(BatchSeq),
     /// A share was dropped without being accepted, for the reason given: nothing from
     /// this batch on may be committed.
-    Lost(BatchSeq, &'static str),
+    Lost(BatchSeq, String),
 }
 
 struct Pending {
@@ -63,8 +63,9 @@ impl Pending {
     }
 
     /// Reports the batch lost, once, however many of its shares are dropped.
-    fn lose(&self, why: &'static str) {
+    fn lose(&self, why: impl Into<String>) {
         if !self.lost.swap(true, Ordering::AcqRel) {
+            let why = why.into();
             tracing::error!(batch = self.seq, why, "a batch was not delivered; its source commits nothing from it on");
             let _ = self.completed.send(Completion::Lost(self.seq, why));
         }
@@ -143,6 +144,14 @@ impl Delivery {
     pub fn accept(mut self) {
         if let Some(pending) = self.0.take() {
             pending.release();
+        }
+    }
+
+    /// These records cannot be delivered anywhere (the dead-letter sink itself refused
+    /// them): the batch is lost, for `why`, and its source stops before it.
+    pub fn fail(mut self, why: String) {
+        if let Some(pending) = self.0.take() {
+            pending.lose(why);
         }
     }
 

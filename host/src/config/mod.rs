@@ -4,15 +4,22 @@
 //! relative paths against the file's folder and checks every cross-reference before
 //! anything starts, and each error names the file, the key and what is wrong.
 
+mod dead_letters;
 mod env;
+mod kafka;
+mod limits;
+mod plugin;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytesize::ByteSize;
 use serde::Deserialize;
+
+pub use kafka::{KafkaProperties, KafkaSinkConfig, KafkaSourceConfig, StartPosition, kafka_property};
+pub use limits::PluginLimits;
+pub use plugin::{PluginRef, flatten_plugin_config, is_plugin_name};
 
 /// A configuration error, printed as `FILE: KEY: MESSAGE`.
 #[derive(Debug)]
@@ -69,49 +76,6 @@ impl Default for HostConfig {
             status_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
             plugin_limits: PluginLimits::default(),
-        }
-    }
-}
-
-/// What one plugin instance may use. Every limit is enforced by the host, whatever the
-/// plugin's language; `docs/SECURITY.md` explains each one.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginLimits {
-    /// Linear memory an instance may grow to, all its memories together.
-    pub memory: ByteSize,
-    /// Wall-clock time one call (`process`, or instantiation with `init`) may take before
-    /// it is interrupted: wasm code, host calls and sleeps alike.
-    #[serde(with = "humantime_serde")]
-    pub batch_timeout: Duration,
-    /// Table elements (function references), all tables together.
-    pub table_elements: usize,
-    /// Core instances, memories and tables one instance may create.
-    pub instances: usize,
-    pub memories: usize,
-    pub tables: usize,
-    /// Outputs one input record may have.
-    pub outputs_per_record: usize,
-    /// Bytes of one batch's result.
-    pub result_bytes: ByteSize,
-    /// Log lines, and their bytes, one call may write; the rest is dropped and counted.
-    pub log_lines: usize,
-    pub log_bytes: ByteSize,
-}
-
-impl Default for PluginLimits {
-    fn default() -> Self {
-        PluginLimits {
-            memory: ByteSize::mib(64),
-            batch_timeout: Duration::from_secs(5),
-            table_elements: 100_000,
-            instances: 64,
-            memories: 16,
-            tables: 64,
-            outputs_per_record: 10_000,
-            result_bytes: ByteSize::mib(64),
-            log_lines: 1_000,
-            log_bytes: ByteSize::kib(256),
         }
     }
 }
@@ -182,105 +146,6 @@ impl SourceConfig {
     }
 }
 
-/// librdkafka's own settings (`security.protocol`, `sasl.*`, `ssl.*`, tuning), passed
-/// through as they are. Values may be strings, numbers or booleans.
-pub type KafkaProperties = BTreeMap<String, toml::Value>;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaSourceConfig {
-    /// `bootstrap.servers`: `host:port[,host:port…]`.
-    pub brokers: String,
-    /// The consumer group. Every `sluice` process with the same group shares the partitions.
-    pub group: String,
-    /// Topic names; a name starting with `^` is a regular expression.
-    pub topics: Vec<String>,
-    /// Where a partition without a committed offset starts: `earliest`, `latest`, or an
-    /// RFC 3339 time (the first record at or after it).
-    #[serde(default)]
-    pub start: StartPosition,
-    /// How long a revoked partition may take to deliver what it has in flight before it
-    /// is released. Must be shorter than the group's `session.timeout.ms`.
-    #[serde(default = "default_drain_timeout", with = "humantime_serde")]
-    pub drain_timeout: Duration,
-    #[serde(default)]
-    pub properties: KafkaProperties,
-}
-
-fn default_drain_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-
-/// Where a consumer group starts reading a partition it has never committed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum StartPosition {
-    #[default]
-    Earliest,
-    Latest,
-    /// Milliseconds since the Unix epoch.
-    Timestamp(i64),
-}
-
-impl<'de> Deserialize<'de> for StartPosition {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        match text.as_str() {
-            "earliest" => Ok(StartPosition::Earliest),
-            "latest" => Ok(StartPosition::Latest),
-            time => humantime::parse_rfc3339_weak(time)
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| StartPosition::Timestamp(d.as_millis() as i64))
-                .ok_or_else(|| {
-                    serde::de::Error::custom(format!(
-                        "`{time}` is not `earliest`, `latest` or an RFC 3339 time like 2026-11-22T10:00:00Z"
-                    ))
-                }),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaSinkConfig {
-    /// `bootstrap.servers`: `host:port[,host:port…]`.
-    pub brokers: String,
-    /// The topic to produce to. Without it, each record goes to the topic named like its
-    /// route.
-    pub topic: Option<String>,
-    /// `compression.type`: `none`, `gzip`, `snappy`, `lz4` or `zstd`.
-    #[serde(default = "default_compression")]
-    pub compression: String,
-    /// `linger.ms`: how long the producer waits to fill a request.
-    #[serde(default = "default_linger", with = "humantime_serde")]
-    pub linger: Duration,
-    /// `batch.size`: the most bytes in one partition's request.
-    #[serde(default = "default_kafka_batch")]
-    pub batch_bytes: ByteSize,
-    /// `message.timeout.ms`: how long a record may take to be delivered, retries included,
-    /// before the sink gives up on this attempt and writes it again.
-    #[serde(default = "default_delivery_timeout", with = "humantime_serde")]
-    pub delivery_timeout: Duration,
-    #[serde(default)]
-    pub properties: KafkaProperties,
-}
-
-fn default_compression() -> String {
-    "lz4".into()
-}
-
-fn default_linger() -> Duration {
-    Duration::from_millis(5)
-}
-
-fn default_kafka_batch() -> ByteSize {
-    ByteSize::mib(1)
-}
-
-fn default_delivery_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-
 fn envelope() -> LineFormat {
     LineFormat::Envelope
 }
@@ -344,16 +209,6 @@ fn default_batch_wait() -> Duration {
     Duration::from_millis(100)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PluginRef {
-    /// The plugin's file stem in the plugins directory.
-    pub name: String,
-    /// Passed to the plugin's `init`. Nested tables flatten to dotted keys.
-    #[serde(default)]
-    pub config: toml::Table,
-}
-
 pub const MAX_BATCH_SIZE: usize = 100_000;
 
 impl Config {
@@ -370,8 +225,7 @@ impl Config {
     /// Parses config `text` as if read from `path`, looking variables up with `env`.
     pub fn parse(path: &Path, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let error = |key: String, message: String| ConfigError { file: path.to_owned(), key, message };
-        let text = env::interpolate(text, env)
-            .map_err(|m| error(format!("line {}", m.line), format!("environment variable `{}` is not set", m.name)))?;
+        let text = env::interpolate(text, env).map_err(|e| error(format!("line {}", e.line), e.to_string()))?;
         let deserializer =
             toml::Deserializer::parse(&text).map_err(|e| error(location(&text, &e), e.message().to_owned()))?;
         let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -469,89 +323,8 @@ impl Config {
         if self.host.status_interval.is_zero() {
             return Err(("host.status_interval".into(), "must be longer than zero".into()));
         }
-        if self.host.plugin_limits.batch_timeout.is_zero() {
-            return Err(("host.plugin_limits.batch_timeout".into(), "must be longer than zero".into()));
-        }
-        if self.host.plugin_limits.memory < ByteSize::mib(1) {
-            return Err(("host.plugin_limits.memory".into(), "must be at least 1 MiB".into()));
-        }
-        let limits = &self.host.plugin_limits;
-        for (key, value) in [
-            ("table_elements", limits.table_elements),
-            ("instances", limits.instances),
-            ("memories", limits.memories),
-            ("tables", limits.tables),
-            ("outputs_per_record", limits.outputs_per_record),
-        ] {
-            if value == 0 {
-                return Err((format!("host.plugin_limits.{key}"), "must be at least 1".into()));
-            }
-        }
-        Ok(())
-    }
-
-    /// The sink whose transactions carry an exactly-once pipeline's offsets: the one
-    /// Kafka sink among its routes' sinks.
-    pub fn transactional_sink<'a>(&'a self, pipeline: &'a PipelineConfig) -> Option<&'a str> {
-        if pipeline.delivery != Delivery::ExactlyOnce {
-            return None;
-        }
-        self.kafka_route_sinks(pipeline).into_iter().next().map(String::as_str)
-    }
-
-    fn kafka_route_sinks<'a>(&'a self, pipeline: &'a PipelineConfig) -> BTreeSet<&'a String> {
-        pipeline.routes.values().flatten().filter(|s| matches!(self.sinks[*s], SinkConfig::Kafka(_))).collect()
-    }
-
-    fn check_delivery(&self, name: &str, p: &PipelineConfig) -> Result<(), (&'static str, String)> {
-        if p.delivery == Delivery::AtLeastOnce {
-            for (key, set) in [
-                ("transaction_interval", p.transaction_interval.is_some()),
-                ("transactional_id", p.transactional_id.is_some()),
-            ] {
-                if set {
-                    return Err((key, "applies only to `delivery = \"exactly-once\"`".into()));
-                }
-            }
-            return Ok(());
-        }
-        let SourceConfig::Kafka(source) = &self.sources[&p.source] else {
-            return Err(("delivery", format!("exactly-once needs a Kafka source; `{}` is not one", p.source)));
-        };
-        let sink = match self.kafka_route_sinks(p).into_iter().collect::<Vec<_>>()[..] {
-            [sink] => sink,
-            [] => return Err(("delivery", "exactly-once needs a route to a Kafka sink; there is none".into())),
-            ref several => {
-                let names = several.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
-                return Err((
-                    "delivery",
-                    format!("exactly-once commits through one Kafka sink, but the routes reach {names}"),
-                ));
-            }
-        };
-        let SinkConfig::Kafka(sink_config) = &self.sinks[sink] else { unreachable!("filtered to Kafka sinks") };
-        if sink_config.brokers != source.brokers {
-            return Err((
-                "delivery",
-                format!(
-                    "exactly-once commits the source's offsets through sink `{sink}`'s cluster, so both need the same `brokers` (`{}` and `{}`)",
-                    source.brokers, sink_config.brokers
-                ),
-            ));
-        }
-        let shared = self.pipelines.iter().find(|(other, q)| {
-            *other != name && (q.dead_letter == *sink || q.routes.values().flatten().any(|s| s == sink))
-        });
-        if let Some((other, _)) = shared {
-            return Err((
-                "delivery",
-                format!("sink `{sink}` carries this pipeline's transactions and cannot also serve pipeline `{other}`"),
-            ));
-        }
-        if p.transactional_id.as_deref().is_some_and(|id| id.trim().is_empty()) {
-            return Err(("transactional_id", "must not be empty".into()));
-        }
-        Ok(())
+        self.host.plugin_limits.check().map_err(|(k, m)| (format!("host.plugin_limits.{k}"), m))?;
+        self.check_dead_letter_cycles()
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -575,117 +348,6 @@ impl Config {
     }
 }
 
-impl KafkaSourceConfig {
-    fn check(&self) -> Result<(), (String, String)> {
-        check_brokers(&self.brokers)?;
-        if self.group.trim().is_empty() {
-            return Err(("group".into(), "must name a consumer group".into()));
-        }
-        if self.topics.is_empty() || self.topics.iter().any(|t| t.is_empty()) {
-            return Err(("topics".into(), "must list at least one topic name or ^pattern, none empty".into()));
-        }
-        check_properties(
-            &self.properties,
-            &["bootstrap.servers", "group.id", "enable.auto.offset.store", "enable.auto.commit"],
-        )?;
-        let session = kafka_property(&self.properties, "session.timeout.ms")
-            .and_then(|ms| ms.parse().ok())
-            .map_or(Duration::from_secs(45), Duration::from_millis);
-        if self.drain_timeout.is_zero() || self.drain_timeout >= session {
-            return Err((
-                "drain_timeout".into(),
-                format!("must be longer than zero and shorter than the session timeout ({session:?})"),
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl KafkaSinkConfig {
-    fn check(&self) -> Result<(), (String, String)> {
-        check_brokers(&self.brokers)?;
-        if self.topic.as_deref() == Some("") {
-            return Err(("topic".into(), "must not be empty; leave it out to use each record's route".into()));
-        }
-        if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&self.compression.as_str()) {
-            return Err(("compression".into(), "must be one of none, gzip, snappy, lz4, zstd".into()));
-        }
-        if self.delivery_timeout.is_zero() {
-            return Err(("delivery_timeout".into(), "must be longer than zero".into()));
-        }
-        check_properties(&self.properties, &["bootstrap.servers", "transactional.id"])
-    }
-}
-
-fn check_brokers(brokers: &str) -> Result<(), (String, String)> {
-    match brokers.trim().is_empty() {
-        true => Err(("brokers".into(), "must list at least one host:port".into())),
-        false => Ok(()),
-    }
-}
-
-/// Properties must be scalars, and must not set what Sluice sets from its own keys.
-fn check_properties(properties: &KafkaProperties, managed: &[&str]) -> Result<(), (String, String)> {
-    for (name, value) in properties {
-        let key = format!("properties.\"{name}\"");
-        if managed.contains(&name.as_str()) {
-            return Err((key, "is set by Sluice from the connector's own keys".into()));
-        }
-        if scalar_text(value).is_none() {
-            return Err((key, "must be a string, number or boolean".into()));
-        }
-    }
-    Ok(())
-}
-
-/// A property's value in librdkafka's spelling.
-pub fn kafka_property(properties: &KafkaProperties, name: &str) -> Option<String> {
-    properties.get(name).map(|value| scalar_text(value).expect("config check refuses non-scalar properties"))
-}
-
-/// A scalar in its TOML spelling (strings unquoted); `None` for arrays and tables.
-fn scalar_text(value: &toml::Value) -> Option<String> {
-    Some(match value {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Integer(i) => i.to_string(),
-        toml::Value::Float(f) => f.to_string(),
-        toml::Value::Boolean(b) => b.to_string(),
-        toml::Value::Datetime(d) => d.to_string(),
-        toml::Value::Array(_) | toml::Value::Table(_) => return None,
-    })
-}
-
-/// A plugin name is a file stem: no path separators, no leading dot.
-pub fn is_plugin_name(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\'])
-}
-
-/// Turns a plugin's TOML config table into the key/value pairs its `init` receives:
-/// scalars in their TOML spelling, nested tables as dotted keys, arrays of scalars joined
-/// with commas.
-pub fn flatten_plugin_config(table: &toml::Table) -> Result<Vec<(String, String)>, (String, String)> {
-    fn walk(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) -> Result<(), (String, String)> {
-        for (k, v) in table {
-            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-            match v {
-                toml::Value::Table(t) => walk(&key, t, out)?,
-                toml::Value::Array(items) => {
-                    let items: Option<Vec<String>> = items.iter().map(scalar_text).collect();
-                    let items = items.ok_or_else(|| {
-                        (key.clone(), "arrays in plugin config may hold only strings, numbers and booleans".to_owned())
-                    })?;
-                    out.push((key, items.join(",")));
-                }
-                scalar_value => out.push((key, scalar_text(scalar_value).expect("not a table or array"))),
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk("", table, &mut out)?;
-    Ok(out)
-}
-
 /// "line L, column C" for a TOML error, or "(document)" when it has no position.
 fn location(text: &str, error: &toml::de::Error) -> String {
     match error.span() {
@@ -700,10 +362,12 @@ fn location(text: &str, error: &toml::de::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use bytesize::ByteSize;
+
     use super::*;
 
-    const VALID: &str = r#"
+    pub(crate) const VALID: &str = r#"
 [host]
 plugins_dir = "plugins"
 plugin_limits = { memory = "32 MiB", batch_timeout = "2s" }
@@ -734,11 +398,11 @@ batch_size = 100
 batch_wait = "50ms"
 "#;
 
-    fn parse(text: &str) -> Result<Config, ConfigError> {
+    pub(crate) fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/etc/sluice/sluice.toml"), text, |_| None)
     }
 
-    fn error_of(text: &str) -> String {
+    pub(crate) fn error_of(text: &str) -> String {
         parse(text).unwrap_err().to_string()
     }
 
@@ -819,79 +483,6 @@ batch_wait = "50ms"
         assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.plugins[0].name: "), "{err}");
         let err = error_of(&VALID.replace("map = { error = \"errors\" }", "map = [{ a = 1 }]"));
         assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.plugins[1].config.map: arrays"), "{err}");
-    }
-
-    #[test]
-    fn kafka_connectors_are_checked_key_by_key() {
-        let kafka = VALID.replace(
-            "type = \"generator\"\ncount = 10\nrate = 100.0",
-            "type = \"kafka\"\nbrokers = \"b:9092\"\ngroup = \"g\"\ntopics = [\"t\"]",
-        );
-        let config = parse(&kafka).unwrap();
-        let SourceConfig::Kafka(source) = &config.sources["gen"] else { panic!() };
-        assert_eq!((source.start, source.drain_timeout), (StartPosition::Earliest, Duration::from_secs(10)));
-        let err =
-            error_of(&kafka.replace("topics = [\"t\"]", "topics = [\"t\"]\nproperties = { \"group.id\" = \"x\" }"));
-        assert_eq!(
-            err,
-            "/etc/sluice/sluice.toml: sources.gen.properties.\"group.id\": is set by Sluice from the connector's own keys"
-        );
-        let err = error_of(&kafka.replace("topics = [\"t\"]", "topics = [\"t\"]\ndrain_timeout = \"60s\""));
-        assert!(err.starts_with("/etc/sluice/sluice.toml: sources.gen.drain_timeout: must be"), "{err}");
-        let err = error_of(&kafka.replace("topics = [\"t\"]", "topics = [\"t\"]\nstart = \"yesterday\""));
-        assert!(err.contains("sources.gen (line") && err.contains("`yesterday` is not `earliest`"), "{err}");
-        let time = kafka.replace("topics = [\"t\"]", "topics = [\"t\"]\nstart = \"2026-11-22T10:00:00Z\"");
-        let SourceConfig::Kafka(source) = &parse(&time).unwrap().sources["gen"] else { panic!() };
-        assert_eq!(source.start, StartPosition::Timestamp(1_795_341_600_000));
-        let sink =
-            VALID.replace("type = \"file\"\npath = \"/var/dlq.jsonl\"", "type = \"kafka\"\nbrokers = \"b:9092\"");
-        let err = error_of(&sink);
-        assert!(
-            err.starts_with("/etc/sluice/sluice.toml: sinks.dlq.topic: the sink is pipeline `main`'s dead_letter"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn exactly_once_needs_a_kafka_source_and_one_unshared_kafka_sink_on_the_same_brokers() {
-        let kafka = |sink_brokers: &str| {
-            VALID
-                .replace(
-                    "type = \"generator\"\ncount = 10\nrate = 100.0",
-                    "type = \"kafka\"\nbrokers = \"b:9092\"\ngroup = \"g\"\ntopics = [\"t\"]",
-                )
-                .replace(
-                    "type = \"file\"\npath = \"out/good.jsonl\"",
-                    &format!("type = \"kafka\"\nbrokers = \"{sink_brokers}\""),
-                )
-                .replace("batch_size = 100", "batch_size = 100\ndelivery = \"exactly-once\"")
-        };
-        let config = parse(&kafka("b:9092")).unwrap();
-        let pipeline = &config.pipelines["main"];
-        assert_eq!(config.transactional_sink(pipeline), Some("good"));
-        assert_eq!(pipeline.delivery, Delivery::ExactlyOnce);
-
-        let err = error_of(&kafka("other:9092"));
-        assert!(err.starts_with("/etc/sluice/sluice.toml: pipelines.main.delivery: exactly-once commits the source's offsets through sink `good`'s cluster"), "{err}");
-        let err = error_of(&VALID.replace("batch_size = 100", "batch_size = 100\ndelivery = \"exactly-once\""));
-        assert_eq!(
-            err,
-            "/etc/sluice/sluice.toml: pipelines.main.delivery: exactly-once needs a Kafka source; `gen` is not one"
-        );
-        let err = error_of(&VALID.replace("batch_size = 100", "batch_size = 100\ntransactional_id = \"x\""));
-        assert_eq!(
-            err,
-            "/etc/sluice/sluice.toml: pipelines.main.transactional_id: applies only to `delivery = \"exactly-once\"`"
-        );
-        let two_kafka_sinks = kafka("b:9092").replace(
-            "type = \"file\"\npath = \"/var/dlq.jsonl\"",
-            "type = \"kafka\"\nbrokers = \"b:9092\"\ntopic = \"dlq\"",
-        );
-        let err = error_of(&two_kafka_sinks);
-        assert!(
-            err.ends_with("exactly-once commits through one Kafka sink, but the routes reach `dlq`, `good`"),
-            "{err}"
-        );
     }
 
     #[test]

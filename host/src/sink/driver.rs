@@ -273,7 +273,9 @@ async fn dead_letter_refused(sink: &str, group: &[SinkBatch], mut refused: Vec<R
     for batch in group {
         let end = first + batch.records.len();
         let mut dead = Vec::new();
+        let mut first_reason = None;
         while let Some(Refused { index, reason }) = refused.next_if(|r| r.index < end) {
+            first_reason.get_or_insert_with(|| reason.clone());
             let mut record: Record = batch.records[index - first].clone();
             record.push_header("sluice.error", reason);
             record.push_header("sluice.sink", sink.to_owned());
@@ -294,11 +296,14 @@ async fn dead_letter_refused(sink: &str, group: &[SinkBatch], mut refused: Vec<R
                     tracing::error!(sink, dead_letter = %dead_letter.name, "the dead-letter sink stopped; the batch stays unacknowledged");
                 }
             }
-            // Refused by the dead-letter sink itself: there is nowhere left to put them.
+            // Refused by the dead-letter sink itself: there is nowhere left to put them, so
+            // the batch is not acknowledged and its source stops before it.
             _ => {
-                for record in &dead {
-                    tracing::error!(sink, ?record, "the dead-letter sink refused a record; it is dropped");
-                }
+                batch.delivery.share().fail(format!(
+                    "the dead-letter sink `{sink}` refused {} record(s), which have nowhere else to go (the first: {})",
+                    dead.len(),
+                    first_reason.unwrap_or_default()
+                ));
             }
         }
     }
@@ -311,6 +316,7 @@ mod tests {
 
     use super::*;
     use crate::ack::{AckTracker, BatchAck, Completion};
+    use crate::router::SinkHandle;
 
     /// Counts the commits that got past the driver's wait.
     struct CountingSink(Arc<AtomicUsize>);
@@ -420,6 +426,48 @@ mod tests {
         assert!(completed.try_recv().is_err(), "a failed flush acknowledges nothing");
         again.send(Ok(Vec::new())).unwrap();
         assert_eq!(completed.recv().await, Some(Completion::Delivered(0)));
+    }
+
+    /// Refuses every record whose value is `refuse`, as a broker refuses one too large.
+    struct RefusingSink(Vec<bool>);
+
+    impl Sink for RefusingSink {
+        async fn write(&mut self, _: Option<&str>, records: &[Record]) -> anyhow::Result<()> {
+            self.0.extend(records.iter().map(|r| r.value() == Some(b"refuse".as_slice())));
+            Ok(())
+        }
+
+        async fn flush(&mut self) -> anyhow::Result<Flushing> {
+            let refused = std::mem::take(&mut self.0).into_iter().enumerate().filter(|(_, refuse)| *refuse);
+            Ok(Flushing::done(refused.map(|(index, _)| Refused { index, reason: "too large".into() }).collect()))
+        }
+    }
+
+    #[tokio::test]
+    async fn what_a_dead_letter_sink_refuses_leaves_its_batch_unacknowledged() {
+        let (completed_tx, mut completed) = mpsc::unbounded_channel();
+        let (inbox_tx, inbox) = mpsc::channel(4);
+        tokio::spawn(run(RefusingSink(Vec::new()), "dlq".into(), inbox));
+        let dead_letter = SinkHandle { name: "dlq".into(), inbox: inbox_tx.clone() };
+
+        // A dead letter the dead-letter sink refuses.
+        inbox_tx.send(batch(0, "refuse", &completed_tx)).await.unwrap();
+        // A routed record refused by a sink that is its own pipeline's dead-letter sink.
+        let mut routed = batch(1, "refuse", &completed_tx);
+        routed.refused_to = Some(RefusedTo { pipeline: "p".into(), dead_letter });
+        inbox_tx.send(routed).await.unwrap();
+        // A record it takes.
+        inbox_tx.send(batch(2, "fine", &completed_tx)).await.unwrap();
+
+        for seq in [0, 1] {
+            let Some(Completion::Lost(lost, why)) = completed.recv().await else { panic!("batch {seq} is lost") };
+            assert_eq!(lost, seq);
+            assert_eq!(
+                why,
+                "the dead-letter sink `dlq` refused 1 record(s), which have nowhere else to go (the first: too large)"
+            );
+        }
+        assert_eq!(completed.recv().await, Some(Completion::Delivered(2)));
     }
 
     #[tokio::test]
