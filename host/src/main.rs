@@ -87,6 +87,11 @@ fn parse_key_value(arg: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // A write past the file size limit (RLIMIT_FSIZE) raises SIGXFSZ, whose default action
+    // kills the process. Ignored, the write fails with EFBIG instead, which the sink
+    // reports and retries like a full disk, without acknowledging anything.
+    // SAFETY: called before any other thread exists; SIG_IGN runs no handler code.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sluice")

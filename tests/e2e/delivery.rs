@@ -117,3 +117,76 @@ fn sigterm_drains_in_flight_batches_and_exits_cleanly() {
     let last = *ids.last().unwrap();
     assert_eq!(ids, (0..=last).collect::<Vec<_>>(), "a record read before the signal was not written");
 }
+
+/// The lines of a file sink's output, each checked to be whole: the file ends with a
+/// newline and every line is a JSON envelope.
+fn whole_lines(path: &std::path::Path) -> Vec<u64> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    assert!(bytes.is_empty() || bytes.ends_with(b"\n"), "the file ends in a broken line");
+    let text = String::from_utf8(bytes).expect("the file is UTF-8");
+    text.lines()
+        .map(|line| {
+            let envelope: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("broken line {line:?}: {e}"));
+            id_of(value_of(&envelope))
+        })
+        .collect()
+}
+
+#[test]
+fn a_write_that_fails_acknowledges_nothing_and_leaves_no_broken_or_repeated_line() {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+
+    const FILE_SIZE_LIMIT: u64 = 256 * 1024;
+    let n = 20_000;
+    let scratch = Scratch::with_plugins(&[]);
+    scratch.write("input.jsonl", events(n, 0));
+    let config = one_pipeline(
+        "type = \"file\"\npath = \"input.jsonl\"",
+        "[]",
+        "type = \"file\"\npath = \"out/out.jsonl\"",
+        "default_route = \"out\"\nbatch_size = 300",
+    );
+    scratch.config(format!("[host]\nshutdown_timeout = \"1s\"\n\n{config}"));
+
+    // Every file the host writes is limited, as on a full disk; the output file is the
+    // only one that reaches the limit.
+    let mut command = sluice();
+    command.args(["run", "-c"]).arg(scratch.path("sluice.toml")).stdout(Stdio::null());
+    // SAFETY: the closure runs between fork and exec and makes one async-signal-safe
+    // call, setrlimit(2), on values already on the stack.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: FILE_SIZE_LIMIT, rlim_max: FILE_SIZE_LIMIT };
+            match libc::setrlimit(libc::RLIMIT_FSIZE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let mut running = Running::spawn(&mut command);
+    running.wait_for_log("File too large", Duration::from_secs(60));
+    assert!(running.log().contains("sink write failed; retrying"), "{}", running.log());
+
+    let out = scratch.path("out/out.jsonl");
+    let written = whole_lines(&out);
+    assert!(std::fs::metadata(&out).unwrap().len() <= FILE_SIZE_LIMIT);
+    assert_eq!(written, (0..written.len() as u64).collect::<Vec<_>>(), "lines are missing or repeated");
+    let committed = scratch.committed_offset("input").unwrap_or(0);
+    let input = events(n, 0);
+    assert!(
+        ids_before(&input, committed).len() <= written.len(),
+        "the position ({committed}) is committed past what was written ({} lines)",
+        written.len()
+    );
+
+    // The sink cannot drain, so the shutdown gives up after `shutdown_timeout`.
+    running.signal(libc::SIGTERM);
+    running.wait(Duration::from_secs(30));
+
+    // Without the limit, the rest follows each line once, in order.
+    let output = scratch.run_to_end();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(whole_lines(&out), (0..n).collect::<Vec<_>>());
+}

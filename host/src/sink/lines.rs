@@ -3,26 +3,23 @@
 use std::future::Future;
 
 use anyhow::Context;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::{Flushing, Sink};
 use crate::codec::{self, LineFormat};
 use crate::record::Record;
 
 /// Where lines go, and what "durable" means there.
-pub trait LineTarget: AsyncWrite + Unpin + Send + 'static {
-    /// Called after the lines are written: fsync for a file, a flush for a stream.
-    fn make_durable(&mut self) -> impl Future<Output = std::io::Result<()>> + Send;
-}
-
-impl LineTarget for tokio::fs::File {
-    async fn make_durable(&mut self) -> std::io::Result<()> {
-        self.sync_data().await
-    }
+pub trait LineTarget: Send + 'static {
+    /// Writes `lines` and makes them durable (fsync for a file, a flush for a stream).
+    /// On error, none of `lines` may count as written: a file cuts off what part of them
+    /// it took, so that the driver's retry neither breaks nor repeats a line.
+    fn write_durably(&mut self, lines: &mut Vec<u8>) -> impl Future<Output = std::io::Result<()>> + Send;
 }
 
 impl LineTarget for tokio::io::Stdout {
-    async fn make_durable(&mut self) -> std::io::Result<()> {
+    async fn write_durably(&mut self, lines: &mut Vec<u8>) -> std::io::Result<()> {
+        self.write_all(lines).await?;
         self.flush().await
     }
 }
@@ -51,11 +48,7 @@ impl<W: LineTarget> Sink for LineSink<W> {
     }
 
     async fn flush(&mut self) -> anyhow::Result<Flushing> {
-        let result = async {
-            self.target.write_all(&self.pending).await?;
-            self.target.make_durable().await
-        }
-        .await;
+        let result = self.target.write_durably(&mut self.pending).await;
         // Cleared on error too: the driver writes the same records again.
         self.pending.clear();
         result.with_context(|| format!("cannot write to {}", self.describe))?;
