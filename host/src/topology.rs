@@ -31,6 +31,7 @@ use crate::plugin::directory::PluginDirectory;
 use crate::router::{Router, SinkHandle};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::{self, SinkBatch};
+use crate::source::LineOptions;
 use crate::source::driver::{BatchSettings, Lanes};
 use crate::source::file::FileSource;
 use crate::source::generator::GeneratorSource;
@@ -269,10 +270,14 @@ impl OpenedSource {
 
 async fn open_source(config: &Config, name: &str, transactions: Option<SourceLink>) -> anyhow::Result<OpenedSource> {
     Ok(match &config.sources[name] {
-        SourceConfig::File { path, format, follow } => {
-            OpenedSource::File(FileSource::open(name, path, *format, *follow, &config.host.data_dir).await?)
+        SourceConfig::File { path, format, follow, max_line_bytes } => {
+            let lines = LineOptions { format: *format, max_bytes: max_line_bytes.as_u64() as usize };
+            OpenedSource::File(FileSource::open(name, path, lines, *follow, &config.host.data_dir).await?)
         }
-        SourceConfig::Stdin { format } => OpenedSource::Stdin(StdinSource::new(*format)),
+        SourceConfig::Stdin { format, max_line_bytes } => OpenedSource::Stdin(StdinSource::new(LineOptions {
+            format: *format,
+            max_bytes: max_line_bytes.as_u64() as usize,
+        })),
         SourceConfig::Generator { count, rate } => OpenedSource::Generator(GeneratorSource::new(name, *count, *rate)),
         SourceConfig::Kafka(kafka) => OpenedSource::Kafka(KafkaSource::open(name, kafka, transactions)?),
     })

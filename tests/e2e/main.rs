@@ -6,6 +6,7 @@ mod harness;
 mod backpressure;
 mod config_errors;
 mod delivery;
+mod file_source;
 mod hot_swap;
 mod kafka;
 mod plugin_cli;

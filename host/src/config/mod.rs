@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bytesize::ByteSize;
 use serde::Deserialize;
 
 pub use kafka::{KafkaProperties, KafkaSinkConfig, KafkaSourceConfig, StartPosition, kafka_property};
@@ -101,11 +102,16 @@ pub enum SourceConfig {
         format: LineFormat,
         #[serde(default)]
         follow: bool,
+        /// Longer lines are dead-lettered as malformed, with their first bytes.
+        #[serde(default = "default_max_line_bytes")]
+        max_line_bytes: ByteSize,
     },
     /// Lines of standard input, until it closes.
     Stdin {
         #[serde(default)]
         format: LineFormat,
+        #[serde(default = "default_max_line_bytes")]
+        max_line_bytes: ByteSize,
     },
     /// Records from Kafka topics, read by a consumer group.
     Kafka(KafkaSourceConfig),
@@ -145,6 +151,13 @@ impl SourceConfig {
         matches!(self, SourceConfig::Kafka(_))
     }
 }
+
+fn default_max_line_bytes() -> ByteSize {
+    ByteSize::mib(1)
+}
+
+/// The most `max_line_bytes` may be: lines are buffered whole up to it.
+const MAX_LINE_BYTES: ByteSize = ByteSize::mib(256);
 
 fn envelope() -> LineFormat {
     LineFormat::Envelope
@@ -303,6 +316,11 @@ impl Config {
                     return Err((key("rate"), "must be a positive number of records per second".into()));
                 }
                 SourceConfig::Kafka(kafka) => kafka.check().map_err(|(k, m)| (key(&k), m))?,
+                SourceConfig::File { max_line_bytes, .. } | SourceConfig::Stdin { max_line_bytes, .. }
+                    if max_line_bytes.as_u64() == 0 || *max_line_bytes > MAX_LINE_BYTES =>
+                {
+                    return Err((key("max_line_bytes"), format!("must be between 1 B and {MAX_LINE_BYTES}")));
+                }
                 _ => {}
             }
         }
@@ -363,8 +381,6 @@ fn location(text: &str, error: &toml::de::Error) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use bytesize::ByteSize;
-
     use super::*;
 
     pub(crate) const VALID: &str = r#"

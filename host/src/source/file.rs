@@ -6,10 +6,21 @@
 //! otherwise it starts from the beginning and says why. Only acknowledged records are
 //! ever committed, so a crash replays records instead of losing them.
 //!
-//! With `follow`, the source polls for appended data at end of file, and restarts from the
-//! beginning when the file is truncated (copy-truncate rotation). Checkpoints carry a
-//! generation in their top 16 bits so that acknowledgements of lines read before a
-//! truncation cannot move the position within the new content.
+//! With `follow`, the source polls for appended data at end of file and tracks the file's
+//! identity (device and inode) as well as its path, so both kinds of log rotation work:
+//! - **Rename** (`mv app.log app.log.1`, then a new `app.log`): the source reads the old
+//!   file to its end (a last line without a newline included), waits until every record
+//!   read from it is committed, and only then opens the new file from its start. Waiting
+//!   keeps the saved position on the old file until nothing of it is outstanding, so a
+//!   crash in between reads its tail again rather than skipping it. (A restart after a
+//!   rotation whose old file still had unacknowledged records starts on the new file:
+//!   the position names a file no longer at the path, and the source says so.)
+//! - **Truncation** (copy-truncate): the file is shorter than what was read, so the source
+//!   starts it again from the beginning.
+//!
+//! Checkpoints carry a generation in their top 16 bits, bumped on each switch, so that
+//! acknowledgements of lines read before one cannot move the position within the new
+//! content.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -21,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::fs::File;
 use tokio::io::{AsyncSeekExt, SeekFrom};
 
-use super::lines::{LineReader, to_incoming};
+use super::lines::{LineOptions, LineReader, to_incoming};
 use super::{Incoming, Source};
 use crate::ack::Checkpoint;
 use crate::codec::LineFormat;
@@ -46,11 +57,15 @@ pub struct FileSource {
     follow: bool,
     stream: Arc<str>,
     reader: LineReader<File>,
+    max_line: usize,
     device: u64,
     inode: u64,
     generation: u64,
     /// Where the reader is, for truncation checks.
     read_offset: u64,
+    /// The end of the last line handed out as a record, in this generation: once that is
+    /// committed, nothing read from the file is outstanding.
+    emitted: u64,
     committed: u64,
 }
 
@@ -59,7 +74,7 @@ impl FileSource {
     pub async fn open(
         name: &str,
         path: &Path,
-        format: LineFormat,
+        lines: LineOptions,
         follow: bool,
         data_dir: &Path,
     ) -> anyhow::Result<Self> {
@@ -85,31 +100,54 @@ impl FileSource {
         Ok(FileSource {
             path: path.to_owned(),
             state_path,
-            format,
+            format: lines.format,
             follow,
             stream: Arc::from(path.to_string_lossy().as_ref()),
-            reader: LineReader::new(file, offset),
+            reader: LineReader::new(file, offset, lines.max_bytes),
+            max_line: lines.max_bytes,
             device: meta.dev(),
             inode: meta.ino(),
             generation: 0,
             read_offset: offset,
+            emitted: offset,
             committed: offset,
         })
     }
 
-    /// At end of a followed file: start over if it was truncated, then wait a little.
-    async fn wait_for_data(&mut self) -> anyhow::Result<()> {
-        let len = tokio::fs::metadata(&self.path).await.map(|m| m.len()).unwrap_or(u64::MAX);
-        if len < self.read_offset {
-            tracing::warn!(file = %self.path.display(), "the file was truncated; reading it from the start");
-            let file = File::open(&self.path).await?;
-            self.reader = LineReader::new(file, 0);
-            self.read_offset = 0;
-            self.generation = (self.generation + 1) & 0xffff;
-            self.save(0).await?;
+    /// At the end of a followed file: what to do next.
+    async fn at_end(&mut self) -> anyhow::Result<AtEnd> {
+        // A missing path is a rotation under way: the new file is not there yet.
+        let Ok(meta) = tokio::fs::metadata(&self.path).await else {
+            return Ok(AtEnd::Wait);
+        };
+        if (meta.dev(), meta.ino()) != (self.device, self.inode) {
+            if let Some(last) = self.reader.take_partial() {
+                return Ok(AtEnd::Line(last));
+            }
+            if self.committed < self.emitted {
+                return Ok(AtEnd::Wait);
+            }
+            tracing::info!(file = %self.path.display(), "the file was rotated; reading the new one from the start");
+            self.start_over().await?;
+            return Ok(AtEnd::Read);
         }
-        tokio::time::sleep(FOLLOW_POLL).await;
-        Ok(())
+        if meta.len() < self.read_offset {
+            tracing::warn!(file = %self.path.display(), "the file was truncated; reading it from the start");
+            self.start_over().await?;
+            return Ok(AtEnd::Read);
+        }
+        Ok(AtEnd::Wait)
+    }
+
+    /// Opens the file now at the path and reads it from its start, in a new generation.
+    async fn start_over(&mut self) -> anyhow::Result<()> {
+        let file = File::open(&self.path).await.with_context(|| format!("cannot open {}", self.path.display()))?;
+        let meta = file.metadata().await?;
+        (self.device, self.inode) = (meta.dev(), meta.ino());
+        self.reader = LineReader::new(file, 0, self.max_line);
+        (self.read_offset, self.emitted) = (0, 0);
+        self.generation = (self.generation + 1) & 0xffff;
+        self.save(0).await
     }
 
     async fn save(&mut self, offset: u64) -> anyhow::Result<()> {
@@ -125,15 +163,29 @@ impl FileSource {
     }
 }
 
+/// What a followed file's source does at the file's end.
+enum AtEnd {
+    /// Hand out this last line of a rotated file.
+    Line(super::lines::Line),
+    /// Read on: the source switched files.
+    Read,
+    /// Nothing new yet: poll again later.
+    Wait,
+}
+
 impl Source for FileSource {
     async fn next(&mut self) -> anyhow::Result<Option<Incoming>> {
         loop {
             let line = match self.reader.next_line().await? {
                 Some(line) => line,
-                None if self.follow => {
-                    self.wait_for_data().await?;
-                    continue;
-                }
+                None if self.follow => match self.at_end().await? {
+                    AtEnd::Line(line) => line,
+                    AtEnd::Read => continue,
+                    AtEnd::Wait => {
+                        tokio::time::sleep(FOLLOW_POLL).await;
+                        continue;
+                    }
+                },
                 None => match self.reader.take_partial() {
                     Some(line) => line,
                     None => return Ok(None),
@@ -141,7 +193,9 @@ impl Source for FileSource {
             };
             self.read_offset = line.end;
             let checkpoint = (self.generation << OFFSET_BITS) | line.end;
+            let end = line.end;
             if let Some(incoming) = to_incoming(line, self.format, &self.stream, checkpoint) {
+                self.emitted = end;
                 return Ok(Some(incoming));
             }
         }
@@ -160,6 +214,8 @@ impl Source for FileSource {
 mod tests {
     use super::*;
 
+    const LINES: LineOptions = LineOptions { format: LineFormat::Lines, max_bytes: 1024 };
+
     async fn read_all(source: &mut FileSource) -> Vec<(String, Checkpoint)> {
         let mut out = Vec::new();
         while let Some(i) = source.next().await.unwrap() {
@@ -174,12 +230,12 @@ mod tests {
         let input = dir.path().join("in.txt");
         std::fs::write(&input, "a\nb\nc\n").unwrap();
         let data = dir.path().join("data");
-        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data).await.unwrap();
+        let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
         let lines = read_all(&mut s).await;
         assert_eq!(lines.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
         s.commit(lines[1].1).await.unwrap(); // "a" and "b" are done, "c" is not
         drop(s);
-        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data).await.unwrap();
+        let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
         assert_eq!(read_all(&mut s).await, vec![("c".to_string(), 6)]);
     }
 
@@ -189,12 +245,12 @@ mod tests {
         let input = dir.path().join("in.txt");
         std::fs::write(&input, "a\nb\n").unwrap();
         let data = dir.path().join("data");
-        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data).await.unwrap();
+        let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
         let lines = read_all(&mut s).await;
         s.commit(lines[1].1).await.unwrap();
         std::fs::remove_file(&input).unwrap();
         std::fs::write(&input, "new\n").unwrap();
-        let mut s = FileSource::open("src", &input, LineFormat::Lines, false, &data).await.unwrap();
+        let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
         assert_eq!(read_all(&mut s).await.len(), 1);
     }
 
@@ -203,7 +259,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in.txt");
         std::fs::write(&input, "a\n").unwrap();
-        let mut s = FileSource::open("src", &input, LineFormat::Lines, true, dir.path()).await.unwrap();
+        let mut s = FileSource::open("src", &input, LINES, true, dir.path()).await.unwrap();
         assert!(s.next().await.unwrap().is_some());
         let appender = {
             let input = input.clone();
@@ -220,5 +276,46 @@ mod tests {
         let next = tokio::time::timeout(Duration::from_secs(5), s.next()).await.unwrap().unwrap().unwrap();
         assert_eq!(next.record.ok().unwrap().value().unwrap(), b"partial", "a partial line waits for its newline");
         appender.await.unwrap();
+    }
+
+    fn value(incoming: &Incoming) -> &[u8] {
+        incoming.record.as_ref().ok().unwrap().value().unwrap()
+    }
+
+    #[tokio::test]
+    async fn follow_finishes_a_renamed_file_before_it_reads_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.txt");
+        std::fs::write(&input, "a\nb\n").unwrap();
+        let mut s = FileSource::open("src", &input, LINES, true, dir.path()).await.unwrap();
+        let a = s.next().await.unwrap().unwrap();
+        let b = s.next().await.unwrap().unwrap();
+        assert_eq!((value(&a), value(&b)), (&b"a"[..], &b"b"[..]));
+
+        // Rotated by rename; the writer still finishes a last line in the old file.
+        let rotated = dir.path().join("in.txt.1");
+        std::fs::rename(&input, &rotated).unwrap();
+        std::fs::write(&input, "c\n").unwrap();
+        use std::io::Write;
+        std::fs::OpenOptions::new().append(true).open(&rotated).unwrap().write_all(b"last").unwrap();
+
+        let last = tokio::time::timeout(Duration::from_secs(5), s.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(value(&last), b"last", "the old file is read to its end, a line without a newline included");
+        s.commit(b.checkpoint).await.unwrap();
+        assert!(
+            tokio::time::timeout(FOLLOW_POLL * 3, s.next()).await.is_err(),
+            "the new file waits until everything read from the old one is committed"
+        );
+        s.commit(last.checkpoint).await.unwrap();
+        let c = tokio::time::timeout(Duration::from_secs(5), s.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(value(&c), b"c");
+        s.commit(a.checkpoint).await.unwrap();
+        s.commit(c.checkpoint).await.unwrap();
+        drop(s);
+
+        // The position now names the new file: a restart resumes after `c`.
+        std::fs::OpenOptions::new().append(true).open(&input).unwrap().write_all(b"d\n").unwrap();
+        let mut s = FileSource::open("src", &input, LINES, false, dir.path()).await.unwrap();
+        assert_eq!(read_all(&mut s).await, vec![("d".to_string(), 4)]);
     }
 }

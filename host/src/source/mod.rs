@@ -10,6 +10,7 @@ pub mod file;
 pub mod generator;
 pub mod kafka;
 mod lines;
+pub use lines::LineOptions;
 pub mod stdin;
 
 use std::future::Future;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::io::Stdin;
 
-use super::lines::{LineReader, to_incoming};
+use super::lines::{LineOptions, LineReader, to_incoming};
 use super::{Incoming, Source};
 use crate::ack::Checkpoint;
 use crate::codec::LineFormat;
@@ -16,8 +16,9 @@ pub struct StdinSource {
 }
 
 impl StdinSource {
-    pub fn new(format: LineFormat) -> Self {
-        StdinSource { reader: LineReader::new(tokio::io::stdin(), 0), format, stream: Arc::from("stdin") }
+    pub fn new(lines: LineOptions) -> Self {
+        let reader = LineReader::new(tokio::io::stdin(), 0, lines.max_bytes);
+        StdinSource { reader, format: lines.format, stream: Arc::from("stdin") }
     }
 }
 
