@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sluice::config::PluginLimits;
-use sluice::plugin::{PluginEngine, PluginInstance};
+use sluice::plugin::{PluginEngine, PluginInstance, Sandbox};
 use sluice::record::{Record, RecordMeta};
 
 /// The allocator the `sluice` binary uses.
@@ -56,7 +55,7 @@ fn encoded(c: &mut Criterion) {
     let engine = PluginEngine::new().unwrap();
     let bytes = std::fs::read(plugin_file("passthrough")).unwrap();
     let compiled = Arc::new(engine.compile("passthrough", &bytes).unwrap());
-    let mut instance = PluginInstance::start(compiled, "bench", &[], PluginLimits::default()).unwrap();
+    let mut instance = PluginInstance::start(compiled, "bench", &[], &Sandbox::default()).unwrap();
     let mut group = c.benchmark_group("boundary/encoded");
     for (batch, headers) in [(1000, 2), (1000, 0), (100, 2), (10_000, 2)] {
         let (records, meta) = records(batch, headers);

@@ -15,9 +15,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::codec::{self, LineFormat};
-use crate::config::PluginLimits;
-use crate::plugin::PluginEngine;
+use crate::config::FailurePolicy;
 use crate::plugin::chain::{Chain, ChainResult, SlotSpec};
+use crate::plugin::{PluginEngine, Sandbox};
 use crate::record::{Record, RecordMeta};
 
 /// Records per `process` call.
@@ -53,8 +53,13 @@ pub fn run(
     let compiled = Arc::new(engine.compile(name, &bytes)?);
     // The pipeline's own chain, so that a failure is isolated to its records as in `run`.
     let (_versions, receiver) = watch::channel(compiled);
-    let spec = SlotSpec { versions: receiver, config: config.to_vec() };
-    let mut chain = Chain::start("plugin-test", vec![spec], PluginLimits::default()).map_err(anyhow::Error::msg)?;
+    let spec = SlotSpec {
+        versions: receiver,
+        config: config.to_vec(),
+        sandbox: Sandbox::default(),
+        on_failure: FailurePolicy::DeadLetter,
+    };
+    let mut chain = Chain::start("plugin-test", vec![spec]).map_err(anyhow::Error::msg)?;
 
     let text = Bytes::from(std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?);
     let stream: Arc<str> = Arc::from(input.to_string_lossy().as_ref());
@@ -72,7 +77,8 @@ pub fn run(
     }
     for chunk in records.chunks(BATCH) {
         let meta: Vec<RecordMeta> = chunk.iter().map(|(_, meta)| meta.clone()).collect();
-        let result = chain.run("plugin-test", &meta, chunk.iter().map(|(record, _)| record.clone()).collect(), &[]);
+        let records = chunk.iter().map(|(record, _)| record.clone()).collect();
+        let result = chain.run("plugin-test", &meta, records, &[]).map_err(anyhow::Error::msg)?;
         write_results(chunk, result, out)?;
     }
     Ok(())

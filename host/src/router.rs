@@ -96,6 +96,7 @@ impl Router {
         PipelineStats::add(&self.stats.records_out, routed);
         PipelineStats::add(&self.stats.dead_lettered, dead.len());
         PipelineStats::add(&self.stats.dropped, result.dropped);
+        PipelineStats::add(&self.stats.skipped, result.skipped);
 
         for (route, records) in self.routes.iter().zip(per_route) {
             if records.is_empty() {

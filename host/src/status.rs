@@ -15,6 +15,8 @@ pub struct PipelineStats {
     pub dead_lettered: AtomicU64,
     /// Input records a plugin emitted nothing for.
     pub dropped: AtomicU64,
+    /// Input records a plugin failed on, dropped by its `on_failure = "skip"`.
+    pub skipped: AtomicU64,
     /// Batches whose every delivery was acknowledged.
     pub batches_acked: AtomicU64,
 }
@@ -24,8 +26,8 @@ impl PipelineStats {
         counter.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    fn snapshot(&self) -> [u64; 5] {
-        [&self.records_in, &self.records_out, &self.dead_lettered, &self.dropped, &self.batches_acked]
+    fn snapshot(&self) -> [u64; 6] {
+        [&self.records_in, &self.records_out, &self.dead_lettered, &self.dropped, &self.skipped, &self.batches_acked]
             .map(|c| c.load(Ordering::Relaxed))
     }
 }
@@ -33,7 +35,7 @@ impl PipelineStats {
 /// Logs each pipeline's totals, and its average rate over `elapsed`, once it has stopped.
 pub fn log_totals(pipelines: &[(String, Arc<PipelineStats>)], elapsed: Duration) {
     for (name, stats) in pipelines {
-        let [records_in, records_out, dead_lettered, dropped, batches_acked] = stats.snapshot();
+        let [records_in, records_out, dead_lettered, dropped, skipped, batches_acked] = stats.snapshot();
         let rate = records_in as f64 / elapsed.as_secs_f64().max(1e-9);
         tracing::info!(
             pipeline = %name,
@@ -41,6 +43,7 @@ pub fn log_totals(pipelines: &[(String, Arc<PipelineStats>)], elapsed: Duration)
             records_out,
             dead_lettered,
             dropped,
+            skipped,
             batches_acked,
             elapsed_secs = format_args!("{:.3}", elapsed.as_secs_f64()),
             records_per_sec = format_args!("{rate:.0}"),
@@ -51,7 +54,7 @@ pub fn log_totals(pipelines: &[(String, Arc<PipelineStats>)], elapsed: Duration)
 
 /// Logs one line per pipeline every `interval` until the pipelines are gone.
 pub async fn report(pipelines: Vec<(String, Arc<PipelineStats>)>, interval: Duration) {
-    let mut previous: Vec<[u64; 5]> = pipelines.iter().map(|(_, s)| s.snapshot()).collect();
+    let mut previous: Vec<[u64; 6]> = pipelines.iter().map(|(_, s)| s.snapshot()).collect();
     let mut last = Instant::now();
     let mut ticker = tokio::time::interval(interval);
     ticker.tick().await;
@@ -68,7 +71,8 @@ pub async fn report(pipelines: Vec<(String, Arc<PipelineStats>)>, interval: Dura
                 records_out = now[1],
                 dead_lettered = now[2],
                 dropped = now[3],
-                batches_acked = now[4],
+                skipped = now[4],
+                batches_acked = now[5],
                 records_per_sec = format_args!("{rate:.0}"),
                 "pipeline status"
             );

@@ -25,9 +25,9 @@ use crate::config::{
     Config, DEFAULT_TRANSACTION_INTERVAL, PipelineConfig, SinkConfig, SourceConfig, flatten_plugin_config,
 };
 use crate::kafka::exactly_once::{self, SinkLink, SourceLink};
-use crate::plugin::PluginEngine;
 use crate::plugin::chain::{Chain, SlotSpec};
 use crate::plugin::directory::PluginDirectory;
+use crate::plugin::{PluginEngine, Sandbox};
 use crate::router::{Router, SinkHandle};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::{self, SinkBatch};
@@ -50,12 +50,12 @@ const SINK_QUEUE: usize = 16;
 pub async fn check(config: &Config) -> anyhow::Result<()> {
     let directory = load_plugins(config).await?;
     for (name, pipeline) in &config.pipelines {
-        let specs = slot_specs(&directory, pipeline);
-        let (name, limits) = (name.clone(), config.host.plugin_limits);
+        let specs = slot_specs(config, &directory, pipeline);
+        let name = name.clone();
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let _runtime = handle.enter();
-            Chain::start(&name, specs, limits).map(drop).map_err(|e| anyhow::anyhow!("pipeline `{name}`: {e}"))
+            Chain::start(&name, specs).map(drop).map_err(|e| anyhow::anyhow!("pipeline `{name}`: {e}"))
         })
         .await??;
     }
@@ -99,9 +99,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         let mut inboxes = Vec::with_capacity(count);
         for index in 0..count {
             let (batches_tx, batches_rx) = mpsc::channel(BATCH_QUEUE);
-            let specs = slot_specs(&directory, pipeline);
+            let specs = slot_specs(&config, &directory, pipeline);
             let worker = Worker { pipeline: name.clone(), index, router: router.clone() };
-            workers.push(worker.start(specs, config.host.plugin_limits, batches_rx).await?);
+            workers.push(worker.start(specs, batches_rx).await?);
             inboxes.push(batches_tx);
         }
         pipelines.push((name.clone(), pipeline, stats, inboxes));
@@ -177,10 +177,12 @@ async fn load_plugins(config: &Config) -> anyhow::Result<Arc<PluginDirectory>> {
     PluginDirectory::load(engine, &config.host.plugins_dir, &names).await
 }
 
-fn slot_specs(directory: &PluginDirectory, pipeline: &PipelineConfig) -> Vec<SlotSpec> {
+fn slot_specs(config: &Config, directory: &PluginDirectory, pipeline: &PipelineConfig) -> Vec<SlotSpec> {
     let spec = |p: &crate::config::PluginRef| SlotSpec {
         versions: directory.subscribe(&p.name).expect("every named plugin was loaded"),
         config: flatten_plugin_config(&p.config).expect("config checked plugin tables"),
+        sandbox: Sandbox::of(&config.host.plugin_limits, p),
+        on_failure: p.on_failure,
     };
     pipeline.plugins.iter().map(spec).collect()
 }
@@ -213,7 +215,6 @@ impl Worker {
     async fn start(
         self,
         specs: Vec<SlotSpec>,
-        limits: crate::config::PluginLimits,
         mut batches: mpsc::Receiver<Batch>,
     ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
         let (started_tx, started) = oneshot::channel();
@@ -221,7 +222,7 @@ impl Worker {
         let Worker { pipeline: name, index, router } = self;
         let thread = std::thread::Builder::new().name(format!("pipeline-{name}-{index}")).spawn(move || {
             let _runtime = runtime.enter();
-            let mut chain = match Chain::start(&name, specs, limits) {
+            let mut chain = match Chain::start(&name, specs) {
                 Ok(chain) => chain,
                 Err(e) => {
                     let _ = started_tx.send(Err(anyhow::anyhow!("pipeline `{name}`: {e}")));
@@ -231,7 +232,11 @@ impl Worker {
             let _ = started_tx.send(Ok(()));
             while let Some(batch) = batches.blocking_recv() {
                 let Batch { source, records, meta, malformed, ack, .. } = batch;
-                let result = chain.run(&source, &meta, records, &malformed);
+                // Returning drops `ack` undispatched: the batch is lost, never committed.
+                let result = chain.run(&source, &meta, records, &malformed).map_err(|reason| {
+                    tracing::error!(pipeline = %name, %reason, "the pipeline stops");
+                    anyhow::anyhow!("pipeline `{name}`: {reason}")
+                })?;
                 router
                     .dispatch(&source, &meta, result, &ack)
                     .map_err(|gone| anyhow::anyhow!("pipeline `{name}`: sink `{}` stopped", gone.0))?;

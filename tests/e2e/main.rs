@@ -12,4 +12,5 @@ mod kafka;
 mod plugin_cli;
 mod plugin_failures;
 mod plugin_metrics;
+mod plugin_policy;
 mod routing;

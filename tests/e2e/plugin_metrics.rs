@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use sluice::config::PluginLimits;
-use sluice::plugin::{PluginEngine, PluginInstance};
+use sluice::plugin::{PluginEngine, PluginInstance, Sandbox};
 use sluice::record::{Record, RecordMeta};
 
 use crate::harness::built_plugins;
@@ -19,7 +18,7 @@ fn plugin_counters_are_recorded_with_plugin_and_pipeline_labels() {
     let bytes = std::fs::read(built_plugins().join("misbehave.wasm")).unwrap();
     let compiled = Arc::new(engine.compile("misbehave", &bytes).unwrap());
     let config = [("log".to_owned(), "yes".to_owned())];
-    let mut instance = PluginInstance::start(compiled, "orders", &config, PluginLimits::default()).unwrap();
+    let mut instance = PluginInstance::start(compiled, "orders", &config, &Sandbox::default()).unwrap();
     let records: Vec<Record> = ["a", "b", "reject", "c"].into_iter().map(Record::from_value).collect();
     let stream: Arc<str> = Arc::from("s");
     let meta: Vec<RecordMeta> =

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 pub use kafka::{KafkaProperties, KafkaSinkConfig, KafkaSourceConfig, StartPosition, kafka_property};
 pub use limits::PluginLimits;
-pub use plugin::{PluginRef, flatten_plugin_config, is_plugin_name};
+pub use plugin::{FailurePolicy, Grants, PluginRef, flatten_plugin_config, is_plugin_name};
 
 /// A configuration error, printed as `FILE: KEY: MESSAGE`.
 #[derive(Debug)]
@@ -238,7 +238,7 @@ impl Config {
     /// Parses config `text` as if read from `path`, looking variables up with `env`.
     pub fn parse(path: &Path, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let error = |key: String, message: String| ConfigError { file: path.to_owned(), key, message };
-        let text = env::interpolate(text, env).map_err(|e| error(format!("line {}", e.line), e.to_string()))?;
+        let text = env::interpolate(text, &env).map_err(|e| error(format!("line {}", e.line), e.to_string()))?;
         let deserializer =
             toml::Deserializer::parse(&text).map_err(|e| error(location(&text, &e), e.message().to_owned()))?;
         let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -250,6 +250,14 @@ impl Config {
         config.check().map_err(|(key, message)| error(key, message))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
+        for (name, pipeline) in &mut config.pipelines {
+            for (i, plugin) in pipeline.plugins.iter_mut().enumerate() {
+                plugin
+                    .grants
+                    .resolve(&env)
+                    .map_err(|(k, m)| error(format!("pipelines.{name}.plugins[{i}].grants.{k}"), m))?;
+            }
+        }
         Ok(config)
     }
 
@@ -307,6 +315,10 @@ impl Config {
                     ));
                 }
                 flatten_plugin_config(&plugin.config).map_err(|(k, m)| (format!("{key}.config.{k}"), m))?;
+                self.host
+                    .plugin_limits
+                    .with_overrides(&plugin.limits)
+                    .map_err(|(k, m)| (format!("{key}.limits.{k}"), m))?;
             }
         }
         for (name, source) in &self.sources {
@@ -362,6 +374,9 @@ impl Config {
             if let SinkConfig::File { path, .. } = sink {
                 resolve(path);
             }
+        }
+        for plugin in self.pipelines.values_mut().flat_map(|p| &mut p.plugins) {
+            plugin.grants.read_dirs.values_mut().for_each(resolve);
         }
     }
 }

@@ -1,6 +1,9 @@
 //! A plugin's place in a chain: its name, the config its `init` receives, and what it may
 //! use beyond the host's defaults.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -11,6 +14,72 @@ pub struct PluginRef {
     /// Passed to the plugin's `init`. Nested tables flatten to dotted keys.
     #[serde(default)]
     pub config: toml::Table,
+    /// Keys of `[host] plugin_limits` this plugin gets other values for.
+    #[serde(default)]
+    pub limits: toml::Table,
+    /// What happens to a record the plugin fails on (a trap, a deadline, a cap).
+    #[serde(default)]
+    pub on_failure: FailurePolicy,
+    /// Capabilities beyond the sandbox's defaults.
+    #[serde(default)]
+    pub grants: Grants,
+}
+
+/// What happens to a record a plugin fails on. A record the plugin *rejects* is its
+/// verdict, not a failure, and always goes to the dead-letter sink.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailurePolicy {
+    /// To the dead-letter sink, with the reason.
+    #[default]
+    DeadLetter,
+    /// Stop the pipeline without acknowledging the batch, so that nothing is lost and the
+    /// record is read again after a restart.
+    Fail,
+    /// Drop it, counted in `sluice_plugin_records_skipped_total` and the status line.
+    Skip,
+}
+
+/// Capabilities a plugin has only when its config grants them (see `docs/SECURITY.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Environment variables the plugin sees, by name, with the host's values.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Guest path → host directory, mounted read-only.
+    #[serde(default)]
+    pub read_dirs: BTreeMap<String, PathBuf>,
+    /// The values of `env`, looked up when the config is loaded.
+    #[serde(skip)]
+    pub env_values: Vec<(String, String)>,
+}
+
+impl Grants {
+    /// Looks the granted variables up with `lookup`, and checks the directories (whose
+    /// paths are resolved already). Errors name the key within `grants`.
+    pub(super) fn resolve(&mut self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), (String, String)> {
+        for (i, name) in self.env.iter().enumerate() {
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return Err((format!("env[{i}]"), format!("`{name}` is not an environment variable name")));
+            }
+            let value = lookup(name)
+                .ok_or_else(|| (format!("env[{i}]"), format!("environment variable `{name}` is not set")))?;
+            self.env_values.push((name.clone(), value));
+        }
+        for (guest, host) in &self.read_dirs {
+            let key = format!("read_dirs.\"{guest}\"");
+            if !guest.starts_with('/') {
+                return Err((key, "the path inside the plugin must be absolute, like \"/data\"".into()));
+            }
+            match std::fs::metadata(host) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => return Err((key, format!("{} is not a directory", host.display()))),
+                Err(e) => return Err((key, format!("cannot read {}: {e}", host.display()))),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A scalar in its TOML spelling (strings unquoted); `None` for arrays and tables.

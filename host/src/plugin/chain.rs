@@ -10,6 +10,11 @@
 //! chain picks the ready instance up between two batches, so every batch runs entirely
 //! on one version, in order, and nothing is lost or repeated. A version that fails to
 //! start never becomes ready: the previous one keeps running.
+//!
+//! Failures: when a call fails, [`isolate`] finds the records that fail alone, and the
+//! slot's [`FailurePolicy`] says what becomes of them: the dead-letter sink (the default),
+//! dropped and counted (`skip`), or the end of the pipeline with the batch unacknowledged
+//! (`fail`), in which case [`Chain::run`] returns the reason and the worker stops.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +24,8 @@ use tokio::task::AbortHandle;
 use super::engine::CompiledPlugin;
 use super::instance::{PluginInstance, PluginOutput, PluginResult};
 use super::isolate::isolate;
-use crate::config::PluginLimits;
+use super::sandbox::Sandbox;
+use crate::config::FailurePolicy;
 use crate::record::{Record, RecordMeta};
 
 /// A record that goes to the dead-letter sink, and why.
@@ -37,8 +43,10 @@ pub struct DeadLetter {
 pub struct ChainResult {
     pub outputs: Vec<PluginOutput>,
     pub dead: Vec<DeadLetter>,
-    /// Source records that produced no output and were not dead-lettered.
+    /// Source records that produced no output and were not dead-lettered or skipped.
     pub dropped: usize,
+    /// Source records a plugin failed on and whose policy is `skip`.
+    pub skipped: usize,
 }
 
 /// One plugin's place in the chain.
@@ -47,7 +55,8 @@ struct Slot {
     version: Arc<CompiledPlugin>,
     pipeline: String,
     config: Vec<(String, String)>,
-    limits: PluginLimits,
+    sandbox: Arc<Sandbox>,
+    on_failure: FailurePolicy,
     /// A started instance of a newer version, waiting for the gap between two batches.
     ready: Arc<Mutex<Option<PluginInstance>>>,
     preparer: AbortHandle,
@@ -63,6 +72,8 @@ impl Drop for Slot {
 pub struct SlotSpec {
     pub versions: watch::Receiver<Arc<CompiledPlugin>>,
     pub config: Vec<(String, String)>,
+    pub sandbox: Sandbox,
+    pub on_failure: FailurePolicy,
 }
 
 pub struct Chain {
@@ -73,18 +84,19 @@ impl Chain {
     /// Starts every plugin of the chain. Blocking (instantiation runs here); the error
     /// names the plugin that could not start. Must run inside a Tokio runtime, which hosts
     /// the tasks that prepare new versions.
-    pub fn start(pipeline: &str, specs: Vec<SlotSpec>, limits: PluginLimits) -> Result<Chain, String> {
+    pub fn start(pipeline: &str, specs: Vec<SlotSpec>) -> Result<Chain, String> {
         let mut slots = Vec::with_capacity(specs.len());
-        for SlotSpec { mut versions, config } in specs {
+        for SlotSpec { mut versions, config, sandbox, on_failure } in specs {
             let version = versions.borrow_and_update().clone();
-            let instance = PluginInstance::start(version.clone(), pipeline, &config, limits)?;
+            let instance = PluginInstance::start(version.clone(), pipeline, &config, &sandbox)?;
+            let sandbox = Arc::new(sandbox);
             let ready = Arc::new(Mutex::new(None));
             let preparer = tokio::spawn(prepare_new_versions(
                 versions,
                 ready.clone(),
                 pipeline.to_owned(),
                 config.clone(),
-                limits,
+                sandbox.clone(),
             ))
             .abort_handle();
             slots.push(Slot {
@@ -92,7 +104,8 @@ impl Chain {
                 version,
                 pipeline: pipeline.to_owned(),
                 config,
-                limits,
+                sandbox,
+                on_failure,
                 ready,
                 preparer,
             });
@@ -101,14 +114,15 @@ impl Chain {
     }
 
     /// Runs a batch through every plugin. Blocking. `malformed` records (that the source
-    /// could not decode) skip the plugins and are dead-lettered.
+    /// could not decode) skip the plugins and are dead-lettered. `Err` is why the pipeline
+    /// must stop: a plugin whose policy is `fail` failed on a record of this batch.
     pub fn run(
         &mut self,
         source: &str,
         meta: &[RecordMeta],
         records: Vec<Record>,
         malformed: &[(usize, String)],
-    ) -> ChainResult {
+    ) -> Result<ChainResult, String> {
         let mut result = ChainResult::default();
         let mut reasons = malformed.iter().peekable();
         let mut stage = Vec::with_capacity(records.len());
@@ -124,23 +138,28 @@ impl Chain {
             }
         }
         let inputs = stage.len();
+        // Origins of the records a plugin failed on and skipped.
+        let mut skipped = Vec::new();
         for slot in &mut self.slots {
             if stage.is_empty() {
                 break;
             }
-            stage = slot.run(source, meta, stage, &mut result.dead);
+            stage = slot.run(source, meta, stage, &mut result.dead, &mut skipped)?;
         }
         let mut produced = vec![false; meta.len()];
         for output in &stage {
             produced[output.origin] = true;
         }
         let dead_inputs = result.dead.iter().filter(|d| d.plugin.is_some()).map(|d| d.origin);
-        for origin in dead_inputs {
+        for origin in dead_inputs.chain(skipped.iter().copied()) {
             produced[origin] = true;
         }
+        skipped.sort_unstable();
+        skipped.dedup();
+        result.skipped = skipped.len();
         result.dropped = inputs - produced.iter().filter(|&&p| p).count();
         result.outputs = stage;
-        result
+        Ok(result)
     }
 }
 
@@ -151,10 +170,11 @@ impl Slot {
         meta: &[RecordMeta],
         mut inputs: Vec<PluginOutput>,
         dead: &mut Vec<DeadLetter>,
-    ) -> Vec<PluginOutput> {
+        skipped: &mut Vec<usize>,
+    ) -> Result<Vec<PluginOutput>, String> {
         self.take_ready_version();
         let n = inputs.len();
-        let timeout = self.limits.batch_timeout;
+        let timeout = self.sandbox.limits.batch_timeout;
         let outcome = self.call(source, meta, &inputs, 0..n, timeout);
         let (result, failed) = match outcome.map_err(|reason| (reason, self.ensure_instance())) {
             Ok(result) => (result, Vec::new()),
@@ -171,6 +191,7 @@ impl Slot {
                 (isolated.result, isolated.failed)
             }
         };
+        let failed = self.apply_policy(failed, &inputs, meta, skipped)?;
         let rejected = result.rejected.into_iter();
         let mut dead_here: Vec<(usize, String)> = rejected.chain(failed).collect();
         dead_here.sort_by_key(|(index, _)| *index);
@@ -191,7 +212,36 @@ impl Slot {
                 output.route = input.route.clone();
             }
         }
-        outputs
+        Ok(outputs)
+    }
+
+    /// What the slot's policy makes of the records it failed on: those still bound for
+    /// the dead-letter sink, or why the pipeline must stop.
+    fn apply_policy(
+        &self,
+        failed: Vec<(usize, String)>,
+        inputs: &[PluginOutput],
+        meta: &[RecordMeta],
+        skipped: &mut Vec<usize>,
+    ) -> Result<Vec<(usize, String)>, String> {
+        match (self.on_failure, failed.first()) {
+            (FailurePolicy::DeadLetter, _) | (_, None) => Ok(failed),
+            (FailurePolicy::Skip, Some(_)) => {
+                let (name, pipeline) = (self.version.name.clone(), self.pipeline.clone());
+                metrics::counter!("sluice_plugin_records_skipped_total", "plugin" => name, "pipeline" => pipeline)
+                    .increment(failed.len() as u64);
+                tracing::warn!(plugin = %self.version.name, version = %self.version.version, pipeline = %self.pipeline, records = failed.len(), first_reason = %failed[0].1, "records the plugin failed on are skipped (on_failure = \"skip\")");
+                skipped.extend(failed.iter().map(|(index, _)| inputs[*index].origin));
+                Ok(Vec::new())
+            }
+            (FailurePolicy::Fail, Some((index, reason))) => {
+                let at = &meta[inputs[*index].origin];
+                Err(format!(
+                    "plugin `{}` version {} failed on the record at {}[{}]@{} and its on_failure is \"fail\", so the pipeline stops without acknowledging it: {reason}",
+                    self.version.name, self.version.version, at.stream, at.partition, at.offset
+                ))
+            }
+        }
     }
 
     /// Runs `range` of `inputs` on the slot's instance, starting a fresh one if the last
@@ -218,7 +268,7 @@ impl Slot {
     /// Replaces a failed instance with a fresh one of the same version, if there is none.
     fn ensure_instance(&mut self) -> Result<(), String> {
         if self.instance.is_none() {
-            let instance = PluginInstance::start(self.version.clone(), &self.pipeline, &self.config, self.limits)
+            let instance = PluginInstance::start(self.version.clone(), &self.pipeline, &self.config, &self.sandbox)
                 .map_err(|e| format!("the plugin could not be restarted after a failure: {e}"))?;
             self.instance = Some(instance);
         }
@@ -242,14 +292,14 @@ async fn prepare_new_versions(
     ready: Arc<Mutex<Option<PluginInstance>>>,
     pipeline: String,
     config: Vec<(String, String)>,
-    limits: PluginLimits,
+    sandbox: Arc<Sandbox>,
 ) {
     while versions.changed().await.is_ok() {
         let version = versions.borrow_and_update().clone();
         let (name, number) = (version.name.clone(), version.version.clone());
-        let (pipeline_, config_) = (pipeline.clone(), config.clone());
+        let (pipeline_, config_, sandbox_) = (pipeline.clone(), config.clone(), sandbox.clone());
         let started =
-            tokio::task::spawn_blocking(move || PluginInstance::start(version, &pipeline_, &config_, limits)).await;
+            tokio::task::spawn_blocking(move || PluginInstance::start(version, &pipeline_, &config_, &sandbox_)).await;
         match started {
             Ok(Ok(instance)) => {
                 tracing::info!(plugin = %name, version = %number, %pipeline, "new plugin version started; it takes over at the next batch");

@@ -20,12 +20,13 @@ use sluice_wire::{BatchWriter, Outcome, ResultReader};
 use tokio::runtime::Handle;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::Plugin;
 use super::engine::{CompiledPlugin, EPOCH_TICK, WASM_STACK};
 use super::host_api::LogBudget;
 use super::limiter::{LimitExceeded, Limiter};
+use super::sandbox::Sandbox;
 use super::stdio::TailBuffer;
 use crate::config::PluginLimits;
 use crate::record::{Record, RecordMeta};
@@ -39,7 +40,7 @@ pub struct PluginLabel {
     pub pipeline: String,
 }
 
-/// What a store carries: WASI with no capabilities, the limits, and the label.
+/// What a store carries: WASI with the sandbox's grants, the limits, and the label.
 pub struct InstanceState {
     wasi: WasiCtx,
     table: ResourceTable,
@@ -93,15 +94,16 @@ enum CallError {
 }
 
 impl PluginInstance {
-    /// Instantiates `plugin` and calls its `init`, both within `limits.batch_timeout`.
-    /// Blocking; must be called inside a Tokio runtime's context but not from an async
-    /// task. An `Err` is the message to show the user.
+    /// Instantiates `plugin` in `sandbox` and calls its `init`, both within the sandbox's
+    /// `batch_timeout`. Blocking; must be called inside a Tokio runtime's context but not
+    /// from an async task. An `Err` is the message to show the user.
     pub fn start(
         plugin: Arc<CompiledPlugin>,
         pipeline: &str,
         config: &[(String, String)],
-        limits: PluginLimits,
+        sandbox: &Sandbox,
     ) -> Result<Self, String> {
+        let limits = sandbox.limits;
         let runtime = Handle::try_current().map_err(|e| format!("plugins run inside the host's runtime: {e}"))?;
         let (stdout, stderr) = (TailBuffer::default(), TailBuffer::default());
         let label = Arc::new(PluginLabel {
@@ -110,7 +112,7 @@ impl PluginInstance {
             pipeline: pipeline.to_owned(),
         });
         let state = InstanceState {
-            wasi: WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build(),
+            wasi: sandbox.wasi(stdout.clone(), stderr.clone())?,
             table: ResourceTable::new(),
             limiter: Limiter::new(&limits),
             label,

@@ -3,6 +3,7 @@
 //! - [`engine`]: the shared Wasmtime engine; compiles a `.wasm` into a [`CompiledPlugin`].
 //! - [`instance`]: one sandboxed instance with memory and time limits, one batch at a time.
 //! - [`host_api`]: the imports a plugin may call (logging, metrics), with their budgets.
+//! - [`sandbox`]: what an instance is allowed: its limits and capability grants.
 //! - [`limiter`]: memory, tables and instance counts an instance may take.
 //! - [`stdio`]: the plugin's stdout and stderr, bounded, never failing a write.
 //! - [`chain`]: a pipeline's ordered plugins, and hot swaps between batches.
@@ -18,10 +19,12 @@ pub mod inspect;
 pub mod instance;
 mod isolate;
 mod limiter;
+pub mod sandbox;
 mod stdio;
 
 pub use engine::{CompiledPlugin, PluginEngine};
 pub use instance::{PluginInstance, PluginLabel};
+pub use sandbox::Sandbox;
 
 /// Host bindings generated from `wit/plugin.wit`, the single source of the contract.
 mod bindings {
