@@ -25,6 +25,7 @@ use crate::config::{
     Config, DEFAULT_TRANSACTION_INTERVAL, PipelineConfig, SinkConfig, SourceConfig, flatten_plugin_config,
 };
 use crate::kafka::exactly_once::{self, SinkLink, SourceLink};
+use crate::plugin::cache::CompileCache;
 use crate::plugin::chain::{Chain, SlotSpec};
 use crate::plugin::directory::PluginDirectory;
 use crate::plugin::{PluginEngine, Sandbox};
@@ -174,7 +175,8 @@ async fn load_plugins(config: &Config) -> anyhow::Result<Arc<PluginDirectory>> {
     let names: BTreeSet<String> =
         config.pipelines.values().flat_map(|p| p.plugins.iter().map(|r| r.name.clone())).collect();
     let engine = PluginEngine::new()?;
-    PluginDirectory::load(engine, &config.host.plugins_dir, &names).await
+    let cache = CompileCache::new(config.host.data_dir.join("compiled-plugins"));
+    PluginDirectory::load(engine, cache, &config.host.plugins_dir, &names).await
 }
 
 fn slot_specs(config: &Config, directory: &PluginDirectory, pipeline: &PipelineConfig) -> Vec<SlotSpec> {

@@ -104,3 +104,37 @@ fn swapping_under_load_loses_repeats_and_reorders_nothing() {
     let upper = lines.iter().filter(|l| l.starts_with("LINE")).count();
     assert!(upper > 0 && upper < total, "both versions should have processed records ({upper} of {total} upper-cased)");
 }
+
+#[test]
+fn a_restart_loads_compiled_plugins_from_data_dir_and_rebuilds_a_corrupt_one() {
+    let scratch = Scratch::with_plugins(&["uppercase"]);
+    scratch.write("input.txt", "a\nb\n");
+    scratch.config(one_pipeline(
+        "type = \"file\"\npath = \"input.txt\"",
+        "[{ name = \"uppercase\" }]",
+        "type = \"file\"\npath = \"out/out.txt\"\nformat = \"lines\"",
+        "default_route = \"out\"",
+    ));
+    let run = || {
+        std::fs::remove_dir_all(scratch.path("data/sources")).ok();
+        std::fs::remove_file(scratch.path("out/out.txt")).ok();
+        let output = scratch.run_to_end();
+        let log = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{log}");
+        assert_eq!(std::fs::read_to_string(scratch.path("out/out.txt")).unwrap(), "A\nB\n");
+        log
+    };
+    assert!(run().contains("origin=Compiled"));
+    assert!(run().contains("origin=Cache"), "the second start does not compile");
+
+    let entries: Vec<_> = std::fs::read_dir(scratch.path("data/compiled-plugins")).unwrap().collect();
+    assert_eq!(entries.len(), 1);
+    let entry = entries.into_iter().next().unwrap().unwrap().path();
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(&entry, bytes).unwrap();
+    let log = run();
+    assert!(log.contains("its checksum does not match its contents") && log.contains("origin=Compiled"), "{log}");
+    assert!(run().contains("origin=Cache"), "the rebuilt entry is used");
+}

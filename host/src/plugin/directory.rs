@@ -20,6 +20,7 @@ use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use tokio::sync::{mpsc, watch};
 
+use super::cache::{CompileCache, Origin};
 use super::engine::{CompiledPlugin, PluginEngine};
 
 /// How long the directory must be quiet before a change is acted on.
@@ -28,6 +29,7 @@ const DEBOUNCE: Duration = Duration::from_millis(250);
 pub struct PluginDirectory {
     dir: PathBuf,
     engine: Arc<PluginEngine>,
+    cache: Arc<CompileCache>,
     plugins: BTreeMap<String, watch::Sender<Arc<CompiledPlugin>>>,
 }
 
@@ -37,14 +39,22 @@ pub struct DirectoryWatch {
 }
 
 impl PluginDirectory {
-    /// Compiles the named plugins from `dir`. The error lists every plugin that failed.
-    pub async fn load(engine: Arc<PluginEngine>, dir: &Path, names: &BTreeSet<String>) -> anyhow::Result<Arc<Self>> {
+    /// Compiles the named plugins from `dir`, through `cache`. The error lists every
+    /// plugin that failed.
+    pub async fn load(
+        engine: Arc<PluginEngine>,
+        cache: CompileCache,
+        dir: &Path,
+        names: &BTreeSet<String>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let cache = Arc::new(cache);
         let mut plugins = BTreeMap::new();
         let mut failures = Vec::new();
         for name in names {
-            match compile_file(&engine, dir, name).await {
-                Ok(compiled) => {
-                    tracing::info!(plugin = %name, version = %compiled.version, bytes = compiled.size, "plugin loaded");
+            let started = std::time::Instant::now();
+            match compile_file(&engine, &cache, dir, name).await {
+                Ok((compiled, origin)) => {
+                    tracing::info!(plugin = %name, version = %compiled.version, bytes = compiled.size, ?origin, took = ?started.elapsed(), "plugin loaded");
                     plugins.insert(name.clone(), watch::channel(Arc::new(compiled)).0);
                 }
                 Err(e) => failures.push(format!("{e:#}")),
@@ -53,7 +63,7 @@ impl PluginDirectory {
         if !failures.is_empty() {
             anyhow::bail!("{}", failures.join("\n"));
         }
-        Ok(Arc::new(PluginDirectory { dir: dir.to_owned(), engine, plugins }))
+        Ok(Arc::new(PluginDirectory { dir: dir.to_owned(), engine, cache, plugins }))
     }
 
     /// The versions of plugin `name`, starting with the loaded one.
@@ -102,9 +112,9 @@ impl PluginDirectory {
             tracing::warn!(plugin = name, "plugin file removed; the loaded version keeps running");
             return;
         }
-        match compile_file(&self.engine, &self.dir, name).await {
-            Ok(compiled) if compiled.version == sender.borrow().version => {}
-            Ok(compiled) => {
+        match compile_file(&self.engine, &self.cache, &self.dir, name).await {
+            Ok((compiled, _)) if compiled.version == sender.borrow().version => {}
+            Ok((compiled, _)) => {
                 tracing::info!(plugin = name, version = %compiled.version, "new plugin version compiled");
                 sender.send_replace(Arc::new(compiled));
             }
@@ -125,15 +135,20 @@ fn plugin_name(path: &Path) -> Option<String> {
     crate::config::is_plugin_name(stem).then(|| stem.to_owned())
 }
 
-/// Reads and compiles `dir/NAME.wasm` on a blocking thread.
-pub async fn compile_file(engine: &Arc<PluginEngine>, dir: &Path, name: &str) -> anyhow::Result<CompiledPlugin> {
+/// Reads and compiles (or loads from `cache`) `dir/NAME.wasm` on a blocking thread.
+async fn compile_file(
+    engine: &Arc<PluginEngine>,
+    cache: &Arc<CompileCache>,
+    dir: &Path,
+    name: &str,
+) -> anyhow::Result<(CompiledPlugin, Origin)> {
     let path = dir.join(format!("{name}.wasm"));
     let bytes =
         tokio::fs::read(&path).await.with_context(|| format!("plugin `{name}`: cannot read {}", path.display()))?;
-    let engine = engine.clone();
+    let (engine, cache) = (engine.clone(), cache.clone());
     let name = name.to_owned();
     tokio::task::spawn_blocking(move || {
-        engine.compile(&name, &bytes).with_context(|| format!("plugin `{name}` ({})", path.display()))
+        engine.compile_cached(&name, &bytes, &cache).with_context(|| format!("plugin `{name}` ({})", path.display()))
     })
     .await?
 }

@@ -13,6 +13,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
 use super::bindings::{Plugin, PluginPre};
+use super::cache::{CompileCache, Origin};
 use super::instance::InstanceState;
 
 /// How often the epoch advances: the resolution of batch deadlines.
@@ -79,14 +80,27 @@ impl PluginEngine {
     /// Fails, saying why, if the bytes are not a component, if the component imports
     /// anything the host does not provide, or if it does not export the plugin world.
     pub fn compile(&self, name: &str, bytes: &[u8]) -> anyhow::Result<CompiledPlugin> {
-        if is_core_module(bytes) {
-            anyhow::bail!(
-                "this is a core WebAssembly module, not a component: build it for `wasm32-wasip2`, or wrap it with `wasm-tools component new`"
-            );
-        }
+        check_not_core_module(bytes)?;
         let component = Component::from_binary(&self.engine, bytes)
             .map_err(anyhow::Error::from)
             .context("not a valid WebAssembly component")?;
+        self.link(name, bytes, component)
+    }
+
+    /// Like [`PluginEngine::compile`], through `cache`: a version compiled before (by this
+    /// host build, with these settings) is loaded instead of compiled.
+    pub fn compile_cached(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        cache: &CompileCache,
+    ) -> anyhow::Result<(CompiledPlugin, Origin)> {
+        check_not_core_module(bytes)?;
+        let (component, origin) = cache.load(&self.engine, bytes).context("not a valid WebAssembly component")?;
+        Ok((self.link(name, bytes, component)?, origin))
+    }
+
+    fn link(&self, name: &str, bytes: &[u8], component: Component) -> anyhow::Result<CompiledPlugin> {
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -103,6 +117,11 @@ impl PluginEngine {
 
 /// A core module starts with the magic and version 1; a component has layer 1 in the
 /// upper half of the version word.
-fn is_core_module(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+fn check_not_core_module(bytes: &[u8]) -> anyhow::Result<()> {
+    if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
+        anyhow::bail!(
+            "this is a core WebAssembly module, not a component: build it for `wasm32-wasip2`, or wrap it with `wasm-tools component new`"
+        );
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Plugins: compiling, sandboxing, running and hot-swapping WebAssembly components.
 //!
 //! - [`engine`]: the shared Wasmtime engine; compiles a `.wasm` into a [`CompiledPlugin`].
+//! - [`cache`]: compiled plugins kept in `data_dir`, verified before they are loaded.
 //! - [`instance`]: one sandboxed instance with memory and time limits, one batch at a time.
 //! - [`host_api`]: the imports a plugin may call (logging, metrics), with their budgets.
 //! - [`sandbox`]: what an instance is allowed: its limits and capability grants.
@@ -11,6 +12,7 @@
 //! - [`directory`]: the watched plugins directory that publishes new versions.
 //! - [`inspect`]: what `sluice plugin check` reports about a file.
 
+pub mod cache;
 pub mod chain;
 pub mod directory;
 pub mod engine;

@@ -1,0 +1,172 @@
+//! Compiled plugins kept in `data_dir`, so that a restart, or a redeploy of a version
+//! already seen, does not run Cranelift again.
+//!
+//! An entry is named by the SHA-256 of the `.wasm` file and by the engine's compatibility
+//! hash (Wasmtime's version and every setting that changes generated code), so a new
+//! build of the host or another setting simply misses. It holds the host's own checksum of
+//! the compiled bytes, then the bytes. Entries are written only by the host, to a
+//! temporary file that is fsynced and renamed into place, so a crash leaves either the
+//! whole entry or none.
+//!
+//! Deserializing compiled code is trusting it: Wasmtime maps it executable as it is. So
+//! the checksum is verified before anything is deserialized, and an entry that is short,
+//! corrupt, or refused by Wasmtime (whose own header check catches a foreign engine) is
+//! compiled again and rewritten. The directory is the host's private state, like source
+//! positions: whoever can write it can already change what the host runs.
+//!
+//! The most recently used [`KEEP`] entries stay (a hit refreshes an entry's time); older
+//! ones are removed after each write.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Entries kept: a few versions of each plugin of a typical host.
+const KEEP: usize = 64;
+const MAGIC: &[u8; 8] = b"SLUICEC1";
+const HEADER: usize = MAGIC.len() + 32;
+
+pub struct CompileCache {
+    dir: PathBuf,
+}
+
+/// Where a component came from, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Cache,
+    Compiled,
+}
+
+impl CompileCache {
+    pub fn new(dir: PathBuf) -> Self {
+        CompileCache { dir }
+    }
+
+    /// The component for `bytes`: deserialized from a verified entry, or compiled (and then
+    /// stored, best effort: a cache that cannot be written only costs time). Blocking.
+    pub fn load(&self, engine: &Engine, bytes: &[u8]) -> anyhow::Result<(Component, Origin)> {
+        let path = self.entry_path(engine, bytes);
+        match self.read(engine, &path) {
+            Ok(Some(component)) => return Ok((component, Origin::Cache)),
+            Ok(None) => {}
+            Err(why) => {
+                tracing::warn!(entry = %path.display(), why, "compiled plugin cache entry is unusable; compiling again")
+            }
+        }
+        let component = Component::from_binary(engine, bytes)?;
+        if let Err(e) = component.serialize().map_err(anyhow::Error::from).and_then(|code| self.write(&path, &code)) {
+            tracing::warn!(dir = %self.dir.display(), error = format!("{e:#}"), "cannot store the compiled plugin; the next start compiles it again");
+        }
+        Ok((component, Origin::Compiled))
+    }
+
+    fn entry_path(&self, engine: &Engine, bytes: &[u8]) -> PathBuf {
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let content: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(format!("{content}-{:016x}.cwasm", hasher.finish()))
+    }
+
+    /// `Ok(None)` when there is no entry; `Err` says why an entry cannot be used.
+    fn read(&self, engine: &Engine, path: &Path) -> Result<Option<Component>, String> {
+        let data = match std::fs::read(path) {
+            Ok(data) => data,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read it: {e}")),
+        };
+        let code = verified(&data)?;
+        // SAFETY: `code` is exactly what `Component::serialize` produced in this host
+        // (entries are written only by `write` below, atomically), checked byte for byte
+        // against the SHA-256 stored with it, so it is not a truncated or corrupted copy.
+        // Wasmtime checks its own header and the engine's settings before using it.
+        let component = unsafe { Component::deserialize(engine, code) }.map_err(|e| format!("{e:#}"))?;
+        // Refresh the entry's time, so pruning keeps what is in use.
+        let _ = std::fs::File::options().append(true).open(path).and_then(|f| f.set_modified(SystemTime::now()));
+        Ok(Some(component))
+    }
+
+    fn write(&self, path: &Path, code: &[u8]) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(MAGIC)?;
+        file.write_all(&Sha256::digest(code))?;
+        file.write_all(code)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        self.prune();
+        Ok(())
+    }
+
+    /// Removes all but the [`KEEP`] most recently used entries.
+    fn prune(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        let mut entries: Vec<(SystemTime, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        for (_, old) in entries.into_iter().skip(KEEP) {
+            let _ = std::fs::remove_file(old);
+        }
+    }
+}
+
+/// The compiled code of an entry, if its checksum holds.
+fn verified(data: &[u8]) -> Result<&[u8], String> {
+    if data.len() < HEADER || &data[..MAGIC.len()] != MAGIC {
+        return Err("it is not a Sluice cache entry".into());
+    }
+    let (sum, code) = data[MAGIC.len()..].split_at(32);
+    match Sha256::digest(code).as_slice() == sum {
+        true => Ok(code),
+        false => Err("its checksum does not match its contents".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest component: no imports, no exports.
+    const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
+
+    #[test]
+    fn a_second_load_comes_from_the_cache_and_a_corrupt_entry_is_compiled_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = CompileCache::new(dir.path().join("cache"));
+        assert_eq!(cache.load(&engine, EMPTY_COMPONENT).unwrap().1, Origin::Compiled);
+        assert_eq!(cache.load(&engine, EMPTY_COMPONENT).unwrap().1, Origin::Cache);
+
+        let entry = std::fs::read_dir(dir.path().join("cache")).unwrap().next().unwrap().unwrap().path();
+        let mut data = std::fs::read(&entry).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 0xff;
+        std::fs::write(&entry, &data).unwrap();
+        assert_eq!(verified(&data), Err("its checksum does not match its contents".into()));
+        assert_eq!(cache.load(&engine, EMPTY_COMPONENT).unwrap().1, Origin::Compiled, "rebuilt");
+        assert_eq!(cache.load(&engine, EMPTY_COMPONENT).unwrap().1, Origin::Cache, "and rewritten");
+
+        std::fs::write(&entry, &data[..10]).unwrap();
+        assert_eq!(cache.load(&engine, EMPTY_COMPONENT).unwrap().1, Origin::Compiled, "a short entry too");
+    }
+
+    #[test]
+    fn another_engine_configuration_misses() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::new(dir.path().to_owned());
+        cache.load(&Engine::default(), EMPTY_COMPONENT).unwrap();
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let other = Engine::new(&config).unwrap();
+        assert_eq!(cache.load(&other, EMPTY_COMPONENT).unwrap().1, Origin::Compiled);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "one entry per engine configuration");
+    }
+}
