@@ -58,6 +58,7 @@ pub fn run(
         config: config.to_vec(),
         sandbox: Sandbox::default(),
         on_failure: FailurePolicy::DeadLetter,
+        rollback_after: 0,
     };
     let mut chain = Chain::start("plugin-test", vec![spec]).map_err(anyhow::Error::msg)?;
 

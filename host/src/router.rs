@@ -97,6 +97,7 @@ impl Router {
         PipelineStats::add(&self.stats.dead_lettered, dead.len());
         PipelineStats::add(&self.stats.dropped, result.dropped);
         PipelineStats::add(&self.stats.skipped, result.skipped);
+        PipelineStats::add(&self.stats.rollbacks, result.rollbacks);
 
         for (route, records) in self.routes.iter().zip(per_route) {
             if records.is_empty() {

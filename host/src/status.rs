@@ -19,6 +19,8 @@ pub struct PipelineStats {
     pub skipped: AtomicU64,
     /// Batches whose every delivery was acknowledged.
     pub batches_acked: AtomicU64,
+    /// Hot-swapped plugin versions rolled back after failing their first batches.
+    pub rollbacks: AtomicU64,
 }
 
 impl PipelineStats {
@@ -26,16 +28,24 @@ impl PipelineStats {
         counter.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    fn snapshot(&self) -> [u64; 6] {
-        [&self.records_in, &self.records_out, &self.dead_lettered, &self.dropped, &self.skipped, &self.batches_acked]
-            .map(|c| c.load(Ordering::Relaxed))
+    fn snapshot(&self) -> [u64; 7] {
+        [
+            &self.records_in,
+            &self.records_out,
+            &self.dead_lettered,
+            &self.dropped,
+            &self.skipped,
+            &self.batches_acked,
+            &self.rollbacks,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
     }
 }
 
 /// Logs each pipeline's totals, and its average rate over `elapsed`, once it has stopped.
 pub fn log_totals(pipelines: &[(String, Arc<PipelineStats>)], elapsed: Duration) {
     for (name, stats) in pipelines {
-        let [records_in, records_out, dead_lettered, dropped, skipped, batches_acked] = stats.snapshot();
+        let [records_in, records_out, dead_lettered, dropped, skipped, batches_acked, rollbacks] = stats.snapshot();
         let rate = records_in as f64 / elapsed.as_secs_f64().max(1e-9);
         tracing::info!(
             pipeline = %name,
@@ -45,6 +55,7 @@ pub fn log_totals(pipelines: &[(String, Arc<PipelineStats>)], elapsed: Duration)
             dropped,
             skipped,
             batches_acked,
+            rollbacks,
             elapsed_secs = format_args!("{:.3}", elapsed.as_secs_f64()),
             records_per_sec = format_args!("{rate:.0}"),
             "pipeline finished"
@@ -54,7 +65,7 @@ pub fn log_totals(pipelines: &[(String, Arc<PipelineStats>)], elapsed: Duration)
 
 /// Logs one line per pipeline every `interval` until the pipelines are gone.
 pub async fn report(pipelines: Vec<(String, Arc<PipelineStats>)>, interval: Duration) {
-    let mut previous: Vec<[u64; 6]> = pipelines.iter().map(|(_, s)| s.snapshot()).collect();
+    let mut previous: Vec<[u64; 7]> = pipelines.iter().map(|(_, s)| s.snapshot()).collect();
     let mut last = Instant::now();
     let mut ticker = tokio::time::interval(interval);
     ticker.tick().await;
@@ -73,6 +84,7 @@ pub async fn report(pipelines: Vec<(String, Arc<PipelineStats>)>, interval: Dura
                 dropped = now[3],
                 skipped = now[4],
                 batches_acked = now[5],
+                rollbacks = now[6],
                 records_per_sec = format_args!("{rate:.0}"),
                 "pipeline status"
             );

@@ -185,6 +185,7 @@ fn slot_specs(config: &Config, directory: &PluginDirectory, pipeline: &PipelineC
         config: flatten_plugin_config(&p.config).expect("config checked plugin tables"),
         sandbox: Sandbox::of(&config.host.plugin_limits, p),
         on_failure: p.on_failure,
+        rollback_after: p.rollback_after,
     };
     pipeline.plugins.iter().map(spec).collect()
 }

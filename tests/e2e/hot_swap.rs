@@ -138,3 +138,82 @@ fn a_restart_loads_compiled_plugins_from_data_dir_and_rebuilds_a_corrupt_one() {
     assert!(log.contains("its checksum does not match its contents") && log.contains("origin=Compiled"), "{log}");
     assert!(run().contains("origin=Cache"), "the rebuilt entry is used");
 }
+
+fn dead_values(scratch: &Scratch) -> Vec<String> {
+    scratch.read_envelopes("out/dlq.jsonl").iter().map(|e| value_of(e).to_owned()).collect()
+}
+
+/// `config()` with the plugin given `panic_always`, which `misbehave` obeys (a release
+/// that fails on every record) and `passthrough` ignores.
+fn broken_release_config(rollback_after: u32) -> String {
+    config().replace(
+        "[{ name = \"transform\" }]",
+        &format!(
+            "[{{ name = \"transform\", rollback_after = {rollback_after}, config = {{ panic_always = \"yes\" }} }}]"
+        ),
+    )
+}
+
+#[test]
+fn a_new_version_that_fails_its_first_batches_is_rolled_back() {
+    let scratch = Scratch::with_plugins(&[]);
+    scratch.install_plugin("passthrough", "transform");
+    scratch.write("input.txt", "");
+    scratch.config(broken_release_config(3));
+    let mut running = scratch.start();
+    let wait = Duration::from_secs(60);
+    append(&scratch, (0..20).map(|i| format!("a{i}")));
+    eventually(wait, "first lines", || output_lines(&scratch).len() == 20);
+
+    scratch.install_plugin("misbehave", "transform");
+    running.wait_for_log("it takes over at the next batch", wait);
+    // Groups of lines, each waited for, until the broken version is rolled back.
+    let mut groups = 0;
+    while !running.log().contains("rolled back to the previous version") {
+        assert!(groups < 10, "no rollback after {groups} groups: {}", running.log());
+        append(&scratch, (0..16).map(|i| format!("b{groups}-{i}")));
+        groups += 1;
+        let expected = 20 + 16 * groups;
+        eventually(wait, "the group delivered", || {
+            output_lines(&scratch).len() + dead_values(&scratch).len() == expected
+        });
+    }
+    let log = running.log();
+    let rollback = log.lines().find(|l| l.contains("rolled back to the previous version")).unwrap();
+    assert!(rollback.contains("batches=3"), "after its first 3 batches: {rollback}");
+    let dead = scratch.read_envelopes("out/dlq.jsonl");
+    assert!(!dead.is_empty());
+    assert!(dead.iter().all(|d| header(d, "sluice.error").unwrap().contains("asked to panic on every record")));
+
+    // The previous version runs again.
+    append(&scratch, (0..20).map(|i| format!("c{i}")));
+    eventually(wait, "lines after the rollback", || {
+        output_lines(&scratch).iter().filter(|l| l.starts_with('c')).count() == 20
+    });
+    running.signal(libc::SIGTERM);
+    assert_eq!(running.wait(wait), Some(0), "{}", running.log());
+    assert!(running.log().contains("rollbacks=1"), "the status says so: {}", running.log());
+    // Every line once, in the output or the dead-letter file.
+    let mut all: Vec<String> = output_lines(&scratch).into_iter().chain(dead_values(&scratch)).collect();
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!((all.len(), before), (20 + 16 * groups + 20, 20 + 16 * groups + 20));
+}
+
+#[test]
+fn a_plugin_that_fails_every_record_is_paused_between_batches() {
+    let scratch = Scratch::with_plugins(&[]);
+    scratch.install_plugin("misbehave", "transform");
+    scratch.write("input.txt", "");
+    scratch.config(broken_release_config(0));
+    let running = scratch.start();
+    let wait = Duration::from_secs(60);
+    for group in 1..=3 {
+        append(&scratch, (0..16).map(|i| format!("x{group}-{i}")));
+        eventually(wait, "the group dead-lettered", || dead_values(&scratch).len() == 16 * group);
+    }
+    running.wait_for_log("the plugin failed on every record of its last batches; pausing", wait);
+    assert!(running.log().contains("batches=3"), "the streak is counted: {}", running.log());
+    assert!(output_lines(&scratch).is_empty());
+}

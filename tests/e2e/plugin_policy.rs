@@ -141,3 +141,23 @@ fn a_grant_of_an_unset_variable_or_a_missing_directory_stops_the_start() {
     assert!(err.contains("pipelines.main.plugins[0].grants.read_dirs.\"/data\": cannot read "), "{err}");
     assert!(!scratch.path("out").exists(), "nothing started");
 }
+
+#[test]
+fn an_instance_whose_memory_grew_is_recycled_before_it_reaches_its_cap() {
+    let scratch = Scratch::with_plugins(&["misbehave"]);
+    // Each `leak` keeps 4 MiB: 40 of them would need 160 MiB of one instance.
+    scratch.write("input.txt", "leak\n".repeat(40));
+    scratch.config(one_pipeline(
+        "type = \"file\"\npath = \"input.txt\"",
+        "[{ name = \"misbehave\", limits = { memory = \"48 MiB\" } }]",
+        "type = \"file\"\npath = \"out/out.txt\"\nformat = \"lines\"",
+        "default_route = \"out\"\nbatch_size = 2",
+    ));
+    let output = scratch.run_to_end();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(scratch.read_envelopes("out/dlq.jsonl").is_empty(), "no record hit the memory cap: {log}");
+    assert_eq!(out_lines(&scratch).len(), 40);
+    assert!(log.contains("plugin instance recycled") && log.contains("past 36.0 MiB"), "{log}");
+    assert!(!log.contains("batch failed"), "no call failed: {log}");
+}

@@ -33,12 +33,22 @@ pub struct PluginLimits {
     pub log_lines: usize,
     #[serde(serialize_with = "as_bytes")]
     pub log_bytes: ByteSize,
+    /// Linear memory never shrinks: an instance whose memories have grown past this is
+    /// replaced by a fresh one after the batch. Default: three quarters of `memory`.
+    #[serde(serialize_with = "optional_bytes", skip_serializing_if = "Option::is_none")]
+    pub recycle_memory: Option<ByteSize>,
+    /// Replace the instance by a fresh one after this many batches; 0: never.
+    pub recycle_after_batches: u64,
 }
 
 /// Sizes serialize as exact byte counts (`ByteSize`'s own form rounds to one decimal), so
 /// that [`PluginLimits::with_overrides`] gives back the host's values unchanged.
 fn as_bytes<S: serde::Serializer>(size: &ByteSize, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_u64(size.as_u64())
+}
+
+fn optional_bytes<S: serde::Serializer>(size: &Option<ByteSize>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(size.expect("skipped when none").as_u64())
 }
 
 impl Default for PluginLimits {
@@ -54,11 +64,18 @@ impl Default for PluginLimits {
             result_bytes: ByteSize::mib(64),
             log_lines: 1_000,
             log_bytes: ByteSize::kib(256),
+            recycle_memory: None,
+            recycle_after_batches: 0,
         }
     }
 }
 
 impl PluginLimits {
+    /// Memory past which an instance is recycled.
+    pub fn recycle_memory(&self) -> ByteSize {
+        self.recycle_memory.unwrap_or(ByteSize::b(self.memory.as_u64() / 4 * 3))
+    }
+
     /// These limits with the keys of a plugin's own `limits` table in place of the host's.
     /// Errors name the key within `overrides`.
     pub fn with_overrides(&self, overrides: &toml::Table) -> Result<PluginLimits, (String, String)> {

@@ -20,9 +20,17 @@ pub struct PluginRef {
     /// What happens to a record the plugin fails on (a trap, a deadline, a cap).
     #[serde(default)]
     pub on_failure: FailurePolicy,
+    /// A hot-swapped version whose first this-many batches each have a failure is rolled
+    /// back to the version it replaced; 0 never rolls back.
+    #[serde(default = "default_rollback_after")]
+    pub rollback_after: u32,
     /// Capabilities beyond the sandbox's defaults.
     #[serde(default)]
     pub grants: Grants,
+}
+
+fn default_rollback_after() -> u32 {
+    3
 }
 
 /// What happens to a record a plugin fails on. A record the plugin *rejects* is its

@@ -16,15 +16,17 @@
 //! dropped and counted (`skip`), or the end of the pipeline with the batch unacknowledged
 //! (`fail`), in which case [`Chain::run`] returns the reason and the worker stops.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use super::engine::CompiledPlugin;
+use super::health::{Health, Verdict};
 use super::instance::{PluginInstance, PluginOutput, PluginResult};
 use super::isolate::isolate;
 use super::sandbox::Sandbox;
+use super::swap::{Ready, prepare_new_versions};
 use crate::config::FailurePolicy;
 use crate::record::{Record, RecordMeta};
 
@@ -47,6 +49,8 @@ pub struct ChainResult {
     pub dropped: usize,
     /// Source records a plugin failed on and whose policy is `skip`.
     pub skipped: usize,
+    /// Plugins rolled back to their previous version after this batch.
+    pub rollbacks: usize,
 }
 
 /// One plugin's place in the chain.
@@ -57,8 +61,10 @@ struct Slot {
     config: Vec<(String, String)>,
     sandbox: Arc<Sandbox>,
     on_failure: FailurePolicy,
+    rollback_after: u32,
+    health: Health<Arc<CompiledPlugin>>,
     /// A started instance of a newer version, waiting for the gap between two batches.
-    ready: Arc<Mutex<Option<PluginInstance>>>,
+    ready: Arc<Ready>,
     preparer: AbortHandle,
 }
 
@@ -74,6 +80,8 @@ pub struct SlotSpec {
     pub config: Vec<(String, String)>,
     pub sandbox: Sandbox,
     pub on_failure: FailurePolicy,
+    /// Roll a new version back after it failed this many first batches; 0: never.
+    pub rollback_after: u32,
 }
 
 pub struct Chain {
@@ -86,11 +94,11 @@ impl Chain {
     /// the tasks that prepare new versions.
     pub fn start(pipeline: &str, specs: Vec<SlotSpec>) -> Result<Chain, String> {
         let mut slots = Vec::with_capacity(specs.len());
-        for SlotSpec { mut versions, config, sandbox, on_failure } in specs {
+        for SlotSpec { mut versions, config, sandbox, on_failure, rollback_after } in specs {
             let version = versions.borrow_and_update().clone();
             let instance = PluginInstance::start(version.clone(), pipeline, &config, &sandbox)?;
             let sandbox = Arc::new(sandbox);
-            let ready = Arc::new(Mutex::new(None));
+            let ready = Arc::new(Ready::default());
             let preparer = tokio::spawn(prepare_new_versions(
                 versions,
                 ready.clone(),
@@ -106,6 +114,8 @@ impl Chain {
                 config,
                 sandbox,
                 on_failure,
+                rollback_after,
+                health: Health::default(),
                 ready,
                 preparer,
             });
@@ -144,7 +154,7 @@ impl Chain {
             if stage.is_empty() {
                 break;
             }
-            stage = slot.run(source, meta, stage, &mut result.dead, &mut skipped)?;
+            stage = slot.run(source, meta, stage, &mut result, &mut skipped)?;
         }
         let mut produced = vec![false; meta.len()];
         for output in &stage {
@@ -169,7 +179,7 @@ impl Slot {
         source: &str,
         meta: &[RecordMeta],
         mut inputs: Vec<PluginOutput>,
-        dead: &mut Vec<DeadLetter>,
+        chain: &mut ChainResult,
         skipped: &mut Vec<usize>,
     ) -> Result<Vec<PluginOutput>, String> {
         self.take_ready_version();
@@ -177,7 +187,10 @@ impl Slot {
         let timeout = self.sandbox.limits.batch_timeout;
         let outcome = self.call(source, meta, &inputs, 0..n, timeout);
         let (result, failed) = match outcome.map_err(|reason| (reason, self.ensure_instance())) {
-            Ok(result) => (result, Vec::new()),
+            Ok(result) => {
+                self.recycle_if_due();
+                (result, Vec::new())
+            }
             // No instance can be started: no record is to blame, and isolating would only
             // try to start one again for every part.
             Err((_, Err(cannot_start))) => {
@@ -188,10 +201,15 @@ impl Slot {
                 let isolated =
                     isolate(n, timeout, &reason, |range, deadline| self.call(source, meta, &inputs, range, deadline));
                 tracing::warn!(plugin = %self.version.name, version = %self.version.version, pipeline = %self.pipeline, records = n, failed = isolated.failed.len(), calls = isolated.calls, took = ?started.elapsed(), %reason, "batch failed; the records that fail alone go to the dead-letter sink, the others go on");
+                let (name, pipeline) = (self.version.name.clone(), self.pipeline.clone());
+                metrics::counter!("sluice_plugin_isolation_calls_total", "plugin" => name, "pipeline" => pipeline)
+                    .increment(isolated.calls as u64);
                 (isolated.result, isolated.failed)
             }
         };
+        let verdict = self.health.batch_done(n, failed.len());
         let failed = self.apply_policy(failed, &inputs, meta, skipped)?;
+        let dead = &mut chain.dead;
         let rejected = result.rejected.into_iter();
         let mut dead_here: Vec<(usize, String)> = rejected.chain(failed).collect();
         dead_here.sort_by_key(|(index, _)| *index);
@@ -212,7 +230,37 @@ impl Slot {
                 output.route = input.route.clone();
             }
         }
+        match verdict {
+            Verdict::Fine => {}
+            Verdict::BackOff { streak, pause } => {
+                tracing::error!(plugin = %self.version.name, version = %self.version.version, pipeline = %self.pipeline, batches = streak, ?pause, "the plugin failed on every record of its last batches; pausing before the next one (a new version ends the pause)");
+                self.ready.wait(pause);
+            }
+            Verdict::RollBack { previous, batches } => {
+                chain.rollbacks += usize::from(self.roll_back(previous, batches))
+            }
+        }
         Ok(outputs)
+    }
+
+    /// Goes back to `previous` after the current version failed its first `batches`
+    /// batches. Whether it did: if `previous` cannot start either, the current version
+    /// stays.
+    fn roll_back(&mut self, previous: Arc<CompiledPlugin>, batches: u32) -> bool {
+        let failing = self.version.clone();
+        match PluginInstance::start(previous.clone(), &self.pipeline, &self.config, &self.sandbox) {
+            Ok(instance) => {
+                metrics::counter!("sluice_plugin_rollbacks_total", "plugin" => failing.name.clone(), "pipeline" => self.pipeline.clone()).increment(1);
+                tracing::error!(plugin = %failing.name, pipeline = %self.pipeline, failing = %failing.version, batches, back_to = %previous.version, "the new plugin version failed on its first batches; rolled back to the previous version (replace the file to try another)");
+                self.version = previous;
+                self.instance = Some(instance);
+                true
+            }
+            Err(reason) => {
+                tracing::error!(plugin = %failing.name, pipeline = %self.pipeline, failing = %failing.version, back_to = %previous.version, %reason, "the new plugin version keeps failing, and the previous one cannot be started again; keeping the new one");
+                false
+            }
+        }
     }
 
     /// What the slot's policy makes of the records it failed on: those still bound for
@@ -265,6 +313,17 @@ impl Slot {
         outcome
     }
 
+    /// Drops the instance if it is due for recycling; the next call starts a fresh one.
+    fn recycle_if_due(&mut self) {
+        if let Some(why) = self.instance.as_ref().and_then(PluginInstance::due_for_recycling) {
+            tracing::debug!(plugin = %self.version.name, version = %self.version.version, pipeline = %self.pipeline, why, "plugin instance recycled");
+            let (name, pipeline) = (self.version.name.clone(), self.pipeline.clone());
+            metrics::counter!("sluice_plugin_instances_recycled_total", "plugin" => name, "pipeline" => pipeline)
+                .increment(1);
+            self.instance = None;
+        }
+    }
+
     /// Replaces a failed instance with a fresh one of the same version, if there is none.
     fn ensure_instance(&mut self) -> Result<(), String> {
         if self.instance.is_none() {
@@ -276,41 +335,13 @@ impl Slot {
     }
 
     fn take_ready_version(&mut self) {
-        let Some(instance) = self.ready.lock().expect("ready slot poisoned").take() else {
+        let Some(instance) = self.ready.take() else {
             return;
         };
         let new = instance.plugin().clone();
         tracing::info!(plugin = %new.name, pipeline = %self.pipeline, from = %self.version.version, to = %new.version, "plugin swapped");
-        self.version = new;
+        let previous = std::mem::replace(&mut self.version, new);
+        self.health.swapped(previous, self.rollback_after);
         self.instance = Some(instance);
-    }
-}
-
-/// Starts each version the directory publishes, and leaves it ready for the chain.
-async fn prepare_new_versions(
-    mut versions: watch::Receiver<Arc<CompiledPlugin>>,
-    ready: Arc<Mutex<Option<PluginInstance>>>,
-    pipeline: String,
-    config: Vec<(String, String)>,
-    sandbox: Arc<Sandbox>,
-) {
-    while versions.changed().await.is_ok() {
-        let version = versions.borrow_and_update().clone();
-        let (name, number) = (version.name.clone(), version.version.clone());
-        let (pipeline_, config_, sandbox_) = (pipeline.clone(), config.clone(), sandbox.clone());
-        let started =
-            tokio::task::spawn_blocking(move || PluginInstance::start(version, &pipeline_, &config_, &sandbox_)).await;
-        match started {
-            Ok(Ok(instance)) => {
-                tracing::info!(plugin = %name, version = %number, %pipeline, "new plugin version started; it takes over at the next batch");
-                *ready.lock().expect("ready slot poisoned") = Some(instance);
-            }
-            Ok(Err(reason)) => {
-                tracing::error!(plugin = %name, version = %number, %pipeline, %reason, "new plugin version failed to start; the previous version keeps running")
-            }
-            Err(panic) => {
-                tracing::error!(plugin = %name, %pipeline, error = %panic, "starting a new plugin version panicked; the previous version keeps running")
-            }
-        }
     }
 }

@@ -83,6 +83,8 @@ pub struct PluginInstance {
     runtime: Handle,
     /// Reused across batches to keep its allocation.
     encoder: BatchWriter,
+    /// Batches processed, for recycling.
+    batches: u64,
 }
 
 /// Why a call failed, before it is put into words.
@@ -134,9 +136,15 @@ impl PluginInstance {
         let name = plugin.name.clone();
         let outcome = finish_call(&mut store, started, "failed to start", deadline);
         match outcome {
-            Ok((bindings, Ok(()))) => {
-                Ok(PluginInstance { store, bindings, plugin, limits, runtime, encoder: BatchWriter::default() })
-            }
+            Ok((bindings, Ok(()))) => Ok(PluginInstance {
+                store,
+                bindings,
+                plugin,
+                limits,
+                runtime,
+                encoder: BatchWriter::default(),
+                batches: 0,
+            }),
             Ok((_, Err(message))) => {
                 Err(format!("plugin `{name}` refused its configuration: {}", super::host_api::escape(&message)))
             }
@@ -146,6 +154,19 @@ impl PluginInstance {
 
     pub fn plugin(&self) -> &Arc<CompiledPlugin> {
         &self.plugin
+    }
+
+    /// Why this instance should be replaced by a fresh one before the next batch, if it
+    /// should: its memory grew past `recycle_memory` (linear memory never shrinks), or it
+    /// has run `recycle_after_batches` batches.
+    pub fn due_for_recycling(&self) -> Option<String> {
+        let in_use = self.store.data().limiter.memory_in_use() as u64;
+        let high_water = self.limits.recycle_memory();
+        if in_use > high_water.as_u64() {
+            return Some(format!("its memory grew to {}, past {high_water}", bytesize::ByteSize::b(in_use)));
+        }
+        let every = self.limits.recycle_after_batches;
+        (every > 0 && self.batches >= every).then(|| format!("it has run {} batches", self.batches))
     }
 
     /// Runs one batch. `Err` is the reason the call failed (for the batch as a whole:
@@ -174,6 +195,7 @@ impl PluginInstance {
         let call = self.bindings.sluice_plugin_transform().call_process(&mut self.store, batch);
         let called = bounded(&self.runtime, deadline, call);
         let name = &self.plugin.name;
+        self.batches += 1;
         match finish_call(&mut self.store, called, "trapped", deadline)? {
             Ok(encoded) if encoded.len() as u64 > self.limits.result_bytes.as_u64() => Err(format!(
                 "plugin `{name}` returned {} for a batch, more than its limit of {}",

@@ -28,6 +28,11 @@ pub struct Limiter {
 }
 
 impl Limiter {
+    /// Bytes of linear memory the instance holds, all memories together.
+    pub fn memory_in_use(&self) -> usize {
+        self.memory_total
+    }
+
     pub fn new(limits: &PluginLimits) -> Self {
         Limiter {
             memory_limit: limits.memory.as_u64().try_into().unwrap_or(usize::MAX),

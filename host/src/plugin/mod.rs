@@ -9,6 +9,9 @@
 //! - [`stdio`]: the plugin's stdout and stderr, bounded, never failing a write.
 //! - [`chain`]: a pipeline's ordered plugins, and hot swaps between batches.
 //! - [`isolate`]: after a failed batch, finding the records that fail it.
+//! - [`health`]: backing off a plugin that fails every record, rolling back a new version
+//!   that fails its first batches.
+//! - [`swap`]: starting new versions off the pipeline's thread for the chain to take over.
 //! - [`directory`]: the watched plugins directory that publishes new versions.
 //! - [`inspect`]: what `sluice plugin check` reports about a file.
 
@@ -16,6 +19,7 @@ pub mod cache;
 pub mod chain;
 pub mod directory;
 pub mod engine;
+mod health;
 mod host_api;
 pub mod inspect;
 pub mod instance;
@@ -23,6 +27,7 @@ mod isolate;
 mod limiter;
 pub mod sandbox;
 mod stdio;
+mod swap;
 
 pub use engine::{CompiledPlugin, PluginEngine};
 pub use instance::{PluginInstance, PluginLabel};

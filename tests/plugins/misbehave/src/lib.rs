@@ -4,7 +4,7 @@
 //! By record value:
 //! - `panic` traps; `spin` loops forever; `hog` allocates without bound; `recurse`
 //!   recurses without bound; `sleep` sleeps for a minute (a WASI clock wait, where no
-//!   wasm code runs);
+//!   wasm code runs); `leak` keeps 4 MiB for the rest of the instance's life, then forwards;
 //! - `flood` emits a hundred thousand outputs; `giant` emits one 8 MiB output; `noroute` forwards
 //!   to a route no pipeline has; `logflood` logs 10 000 lines; `slow` busy-waits 30 ms
 //!   (legal);
@@ -15,7 +15,7 @@
 //!
 //! Config: `log = "yes"` logs and counts each record; `stderr = "yes"` prints about 100
 //! bytes to stderr for each record; `fail_init` makes `init` fail; `sleep_init` makes
-//! `init` sleep for a minute.
+//! `init` sleep for a minute; `panic_always` panics on every record (a broken release).
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use sluice_sdk::{Config, Level, Output, Plugin, Record, Reject, counter_add, log
 pub struct Misbehave {
     log: bool,
     stderr: bool,
+    panic_always: bool,
 }
 
 impl Plugin for Misbehave {
@@ -34,12 +35,19 @@ impl Plugin for Misbehave {
         if config.get("sleep_init").is_some() {
             std::thread::sleep(Duration::from_secs(60));
         }
-        Ok(Misbehave { log: config.get("log").is_some(), stderr: config.get("stderr").is_some() })
+        Ok(Misbehave {
+            log: config.get("log").is_some(),
+            stderr: config.get("stderr").is_some(),
+            panic_always: config.get("panic_always").is_some(),
+        })
     }
 
     fn process(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), Reject> {
         if self.stderr {
             eprintln!("misbehave: looking at record {} of {}, which is fine so far", record.offset(), record.stream());
+        }
+        if self.panic_always {
+            panic!("asked to panic on every record");
         }
         match record.value().unwrap_or_default() {
             b"panic" => panic!("asked to panic"),
@@ -60,6 +68,9 @@ impl Plugin for Misbehave {
                 std::hint::black_box(recurse(std::hint::black_box(1)));
             }
             b"sleep" => std::thread::sleep(Duration::from_secs(60)),
+            b"leak" => {
+                std::hint::black_box(Box::leak(vec![1u8; 4 << 20].into_boxed_slice()));
+            }
             b"flood" => {
                 for _ in 0..100_000 {
                     out.emit_value(b"f");
