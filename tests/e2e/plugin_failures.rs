@@ -169,3 +169,37 @@ fn a_plugin_that_sleeps_in_init_is_stopped_by_its_deadline() {
     assert!(stderr.contains("plugin `misbehave` timed out: a call may take at most 500ms"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(30), "not the plugin's minute: {:?}", started.elapsed());
 }
+
+#[test]
+fn a_plugin_that_cannot_be_restarted_after_a_failure_dead_letters_its_batch_with_that_reason() {
+    let scratch = Scratch::with_plugins(&["misbehave"]);
+    std::fs::create_dir_all(scratch.path("ctl")).unwrap();
+    scratch.write("input.txt", "a\n");
+    scratch.config(one_pipeline(
+        "type = \"file\"\npath = \"input.txt\"\nfollow = true",
+        "[{ name = \"misbehave\", config = { fail_init_if = \"/ctl/refuse\" }, grants = { read_dirs = { \"/ctl\" = \"ctl\" } } }]",
+        "type = \"file\"\npath = \"out/out.txt\"\nformat = \"lines\"",
+        "default_route = \"out\"\nbatch_wait = \"10ms\"",
+    ));
+    let running = scratch.start();
+    let wait = Duration::from_secs(60);
+    eventually(wait, "the first record", || {
+        std::fs::read_to_string(scratch.path("out/out.txt")).is_ok_and(|t| t == "a\n")
+    });
+
+    // From now on the plugin refuses to start; the running instance is fine until it fails.
+    scratch.write("ctl/refuse", "");
+    let mut input = std::fs::OpenOptions::new().append(true).open(scratch.path("input.txt")).unwrap();
+    std::io::Write::write_all(&mut input, b"panic\nb\n").unwrap();
+    eventually(wait, "the batch dead-lettered", || scratch.read_envelopes("out/dlq.jsonl").len() == 2);
+    let dead = scratch.read_envelopes("out/dlq.jsonl");
+    assert_eq!(dead.iter().map(value_of).collect::<Vec<_>>(), ["panic", "b"]);
+    for letter in &dead {
+        let reason = header(letter, "sluice.error").unwrap();
+        assert!(reason.starts_with("the plugin could not be restarted after a failure: "), "{reason}");
+        assert!(reason.contains("asked to fail while /ctl/refuse exists"), "{reason}");
+    }
+    // Not isolated record by record: one restart attempt for the batch, not one per part.
+    assert!(!running.log().contains("batch failed; the records that fail alone"), "{}", running.log());
+    running.wait_for_log("the plugin failed on every record of its last batches; pausing", wait);
+}

@@ -15,7 +15,9 @@
 //!
 //! Config: `log = "yes"` logs and counts each record; `stderr = "yes"` prints about 100
 //! bytes to stderr for each record; `fail_init` makes `init` fail; `sleep_init` makes
-//! `init` sleep for a minute; `panic_always` panics on every record (a broken release).
+//! `init` sleep for a minute; `panic_always` panics on every record (a broken release);
+//! `fail_init_if = PATH` makes `init` fail while PATH exists (granted to it by the test),
+//! so that a test can let a plugin start once and refuse to start again.
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +33,11 @@ impl Plugin for Misbehave {
     fn init(config: &Config) -> Result<Self, String> {
         if config.get("fail_init").is_some() {
             return Err("asked to fail".into());
+        }
+        if let Some(path) = config.get("fail_init_if")
+            && std::fs::exists(path).unwrap_or(false)
+        {
+            return Err(format!("asked to fail while {path} exists"));
         }
         if config.get("sleep_init").is_some() {
             std::thread::sleep(Duration::from_secs(60));
