@@ -22,12 +22,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
 use crate::config::{
-    Config, DEFAULT_TRANSACTION_INTERVAL, PipelineConfig, SinkConfig, SourceConfig, flatten_plugin_config,
+    Config, DEFAULT_TRANSACTION_INTERVAL, PipelineConfig, PluginLimits, SinkConfig, SourceConfig, flatten_plugin_config,
 };
 use crate::kafka::exactly_once::{self, SinkLink, SourceLink};
 use crate::plugin::cache::CompileCache;
 use crate::plugin::chain::{Chain, SlotSpec};
 use crate::plugin::directory::PluginDirectory;
+use crate::plugin::pool::PoolSize;
 use crate::plugin::{PluginEngine, Sandbox};
 use crate::router::{Router, SinkHandle};
 use crate::sink::kafka::KafkaSink;
@@ -96,7 +97,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     for (name, pipeline) in &config.pipelines {
         let stats = Arc::new(PipelineStats::default());
         let router = Arc::new(build_router(name, pipeline, &sinks, stats.clone()));
-        let count = pipeline.workers.unwrap_or_else(|| default_workers(&config.sources[&pipeline.source]));
+        let count = worker_count(&config, pipeline);
         let mut inboxes = Vec::with_capacity(count);
         for index in 0..count {
             let (batches_tx, batches_rx) = mpsc::channel(BATCH_QUEUE);
@@ -174,9 +175,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 async fn load_plugins(config: &Config) -> anyhow::Result<Arc<PluginDirectory>> {
     let names: BTreeSet<String> =
         config.pipelines.values().flat_map(|p| p.plugins.iter().map(|r| r.name.clone())).collect();
-    let engine = PluginEngine::new()?;
+    let engine = PluginEngine::with_pool(&pool_size(config))?;
     let cache = CompileCache::new(config.host.data_dir.join("compiled-plugins"));
     PluginDirectory::load(engine, cache, &config.host.plugins_dir, &names).await
+}
+
+/// The instance pool for every plugin of every worker of every pipeline.
+fn pool_size(config: &Config) -> PoolSize {
+    let slots = config.pipelines.values().map(|p| worker_count(config, p) * p.plugins.len()).sum();
+    let limits: Vec<PluginLimits> = config
+        .pipelines
+        .values()
+        .flat_map(|p| &p.plugins)
+        .map(|p| config.host.plugin_limits.with_overrides(&p.limits).expect("config checked plugin limits"))
+        .collect();
+    PoolSize::for_slots(slots, &limits)
 }
 
 fn slot_specs(config: &Config, directory: &PluginDirectory, pipeline: &PipelineConfig) -> Vec<SlotSpec> {
@@ -195,6 +208,10 @@ fn build_router(name: &str, pipeline: &PipelineConfig, sinks: &[SinkHandle], sta
     let routes =
         pipeline.routes.iter().map(|(route, targets)| (route.clone(), targets.iter().map(index).collect())).collect();
     Router::new(name, sinks.to_vec(), routes, pipeline.default_route.as_deref(), index(&pipeline.dead_letter), stats)
+}
+
+fn worker_count(config: &Config, pipeline: &PipelineConfig) -> usize {
+    pipeline.workers.unwrap_or_else(|| default_workers(&config.sources[&pipeline.source]))
 }
 
 /// Partitioned sources get a worker per CPU, so that their partitions are transformed in

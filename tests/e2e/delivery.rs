@@ -135,7 +135,6 @@ fn whole_lines(path: &std::path::Path) -> Vec<u64> {
 
 #[test]
 fn a_write_that_fails_acknowledges_nothing_and_leaves_no_broken_or_repeated_line() {
-    use std::os::unix::process::CommandExt;
     use std::process::Stdio;
 
     const FILE_SIZE_LIMIT: u64 = 256 * 1024;
@@ -154,17 +153,7 @@ fn a_write_that_fails_acknowledges_nothing_and_leaves_no_broken_or_repeated_line
     // only one that reaches the limit.
     let mut command = sluice();
     command.args(["run", "-c"]).arg(scratch.path("sluice.toml")).stdout(Stdio::null());
-    // SAFETY: the closure runs between fork and exec and makes one async-signal-safe
-    // call, setrlimit(2), on values already on the stack.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit { rlim_cur: FILE_SIZE_LIMIT, rlim_max: FILE_SIZE_LIMIT };
-            match libc::setrlimit(libc::RLIMIT_FSIZE, &limit) {
-                0 => Ok(()),
-                _ => Err(std::io::Error::last_os_error()),
-            }
-        });
-    }
+    with_rlimit(&mut command, libc::RLIMIT_FSIZE, FILE_SIZE_LIMIT);
     let mut running = Running::spawn(&mut command);
     running.wait_for_log("File too large", Duration::from_secs(60));
     assert!(running.log().contains("sink write failed; retrying"), "{}", running.log());

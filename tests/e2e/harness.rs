@@ -39,6 +39,22 @@ pub fn sluice() -> Command {
     command
 }
 
+/// Makes `command` run with the resource limit `resource` (`libc::RLIMIT_*`) at `limit`.
+pub fn with_rlimit(command: &mut Command, resource: libc::__rlimit_resource_t, limit: u64) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and makes one async-signal-safe
+    // call, setrlimit(2), on values already on the stack.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            match libc::setrlimit(resource, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        })
+    }
+}
+
 /// A scratch folder with a plugins directory, a config and outputs.
 pub struct Scratch {
     pub dir: tempfile::TempDir,

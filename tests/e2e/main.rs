@@ -8,6 +8,7 @@ mod config_errors;
 mod delivery;
 mod file_source;
 mod hot_swap;
+mod instance_pool;
 mod kafka;
 mod plugin_cli;
 mod plugin_failures;

@@ -2,7 +2,8 @@
 //!
 //! One [`PluginEngine`] per process: it owns the `Engine` (compiled code is tied to it),
 //! the `Linker` that provides the `sluice:plugin/host` imports and a capability-free WASI,
-//! and a thread that advances the epoch used for per-batch deadlines.
+//! a thread that advances the epoch used for per-batch deadlines, and the pool instances
+//! are allocated from (see [`super::pool`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use wasmtime::{Config, Engine};
 use super::bindings::{Plugin, PluginPre};
 use super::cache::{CompileCache, Origin};
 use super::instance::InstanceState;
+use super::pool::PoolSize;
 
 /// How often the epoch advances: the resolution of batch deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -43,7 +45,14 @@ pub struct CompiledPlugin {
 }
 
 impl PluginEngine {
+    /// An engine with a pool for the tools that run one plugin at a time.
     pub fn new() -> anyhow::Result<Arc<Self>> {
+        Self::with_pool(&PoolSize::tools())
+    }
+
+    /// An engine whose instances come from a pool of `size`, or are mapped on demand if
+    /// the pool's address space cannot be reserved.
+    pub fn with_pool(size: &PoolSize) -> anyhow::Result<Arc<Self>> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         // Deadlines: the store traps once the epoch passes its deadline. Cheaper than fuel
@@ -51,7 +60,12 @@ impl PluginEngine {
         config.epoch_interruption(true);
         config.max_wasm_stack(WASM_STACK);
         config.async_stack_size(CALL_STACK);
-        let engine = Engine::new(&config)?;
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(size.allocation()));
+        let engine = Engine::new(&config).or_else(|error| {
+            tracing::warn!(instances = size.instances, error = %format!("{error:#}"), "cannot reserve the plugin instance pool; instances are mapped one by one instead (slower to start)");
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
+            Engine::new(&config)
+        })?;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

@@ -150,6 +150,9 @@ impl PluginInstance {
             }
             Err(reason) => Err(reason),
         }
+        .inspect_err(|_| {
+            metrics::counter!("sluice_plugin_start_failures_total", "plugin" => name.clone(), "pipeline" => pipeline.to_owned()).increment(1);
+        })
     }
 
     pub fn plugin(&self) -> &Arc<CompiledPlugin> {
@@ -258,6 +261,11 @@ fn describe_failure(name: &str, error: CallError, what: &str, deadline: Duration
     };
     if let Some(cap) = error.downcast_ref::<LimitExceeded>() {
         return format!("plugin `{name}`: {cap}");
+    }
+    if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return format!(
+            "plugin `{name}` {what}: the host's instance pool is full ({full}), which it is sized never to be: please report this"
+        );
     }
     let what_happened = match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => return format!("plugin `{name}` timed out: a call may take at most {deadline:?}"),

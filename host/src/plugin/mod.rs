@@ -5,6 +5,7 @@
 //! - [`instance`]: one sandboxed instance with memory and time limits, one batch at a time.
 //! - [`host_api`]: the imports a plugin may call (logging, metrics), with their budgets.
 //! - [`sandbox`]: what an instance is allowed: its limits and capability grants.
+//! - [`pool`]: the instance pool, sized for the most instances that can be alive at once.
 //! - [`limiter`]: memory, tables and instance counts an instance may take.
 //! - [`stdio`]: the plugin's stdout and stderr, bounded, never failing a write.
 //! - [`chain`]: a pipeline's ordered plugins, and hot swaps between batches.
@@ -25,6 +26,7 @@ pub mod inspect;
 pub mod instance;
 mod isolate;
 mod limiter;
+pub mod pool;
 pub mod sandbox;
 mod stdio;
 mod swap;
