@@ -203,3 +203,52 @@ fn a_plugin_that_cannot_be_restarted_after_a_failure_dead_letters_its_batch_with
     assert!(!running.log().contains("batch failed; the records that fail alone"), "{}", running.log());
     running.wait_for_log("the plugin failed on every record of its last batches; pausing", wait);
 }
+
+/// What no SDK lets a plugin write, a plugin can still write by hand: bytes that are not
+/// UTF-8 where the contract wants a route, a header name, a reason or a log message. Each
+/// costs its record only, with a reason that says what was wrong.
+#[test]
+fn names_and_messages_that_are_not_utf8_cost_only_their_record() {
+    const MARKED: &[(&str, &str)] = &[
+        ("badroute", "plugin `raw-wire` returned a malformed result: malformed batch encoding: invalid UTF-8 at byte "),
+        (
+            "badheader",
+            "plugin `raw-wire` returned a malformed result: malformed batch encoding: invalid UTF-8 at byte ",
+        ),
+        (
+            "badreason",
+            "plugin `raw-wire` returned a malformed result: malformed batch encoding: invalid UTF-8 at byte ",
+        ),
+        ("badlog", "plugin `raw-wire` trapped: invalid utf-8 sequence of 1 bytes from index 0"),
+    ];
+    let scratch = Scratch::with_plugins(&["raw-wire"]);
+    let input: Vec<String> = (0..BATCH)
+        .map(|i| match MARKED.get(i.wrapping_sub(100) / 100).filter(|_| i % 100 == 0) {
+            Some((marked, _)) => marked.to_string(),
+            None => format!("r{i}"),
+        })
+        .collect();
+    scratch.write("input.txt", input.join("\n") + "\n");
+    scratch.config(one_pipeline(
+        "type = \"file\"\npath = \"input.txt\"",
+        "[{ name = \"raw-wire\" }]",
+        "type = \"file\"\npath = \"out/out.txt\"\nformat = \"lines\"",
+        &format!("default_route = \"out\"\nbatch_size = {BATCH}\nbatch_wait = \"1s\""),
+    ));
+    let output = scratch.run_to_end();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+
+    let marked: Vec<&str> = MARKED.iter().map(|(m, _)| *m).collect();
+    let expected: Vec<&str> = input.iter().map(String::as_str).filter(|v| !marked.contains(v)).collect();
+    let out = std::fs::read_to_string(scratch.path("out/out.txt")).unwrap();
+    assert_eq!(out.lines().collect::<Vec<_>>(), expected, "every other record is delivered once, in order");
+    let dead = scratch.read_envelopes("out/dlq.jsonl");
+    let reasons: Vec<(&str, &str)> = dead.iter().map(|d| (value_of(d), header(d, "sluice.error").unwrap())).collect();
+    assert_eq!(reasons.len(), MARKED.len(), "only the marked records are dead-lettered: {reasons:#?}");
+    for ((value, reason), (marked, expected)) in reasons.iter().zip(MARKED) {
+        assert_eq!(value, marked);
+        assert!(reason.starts_with(expected), "{marked}: {reason}");
+    }
+    assert!(!log.contains('\u{fffd}'), "no plugin bytes reach the host log unchecked: {log}");
+}

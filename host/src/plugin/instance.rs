@@ -273,7 +273,9 @@ fn describe_failure(name: &str, error: CallError, what: &str, deadline: Duration
             format!("stack overflow (the wasm stack is limited to {})", bytesize::ByteSize::b(WASM_STACK as u64))
         }
         Some(trap) => trap.to_string(),
-        None => error.to_string(),
+        // The cause, not the wasm backtrace Wasmtime wraps it in (whose message is on top).
+        None if error.downcast_ref::<wasmtime::WasmBacktrace>().is_some() => error.root_cause().to_string(),
+        None => format!("{error:#}"),
     };
     // The wasm backtrace is for debug logs, not for dead-letter headers.
     tracing::debug!(plugin = %name, error = format!("{error:?}"), "plugin failure in detail");
