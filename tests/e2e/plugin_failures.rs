@@ -22,6 +22,18 @@ const POISON: &[(&str, &str)] = &[
 
 const BATCH: usize = 600;
 
+/// Checks that the dead letters are exactly the `marked` values, in order, each with a
+/// reason that starts as expected; returns the values and reasons.
+fn check_dead_letters<'a>(dead: &'a [serde_json::Value], marked: &[(&str, &str)]) -> Vec<(&'a str, &'a str)> {
+    let reasons: Vec<(&str, &str)> = dead.iter().map(|d| (value_of(d), header(d, "sluice.error").unwrap())).collect();
+    assert_eq!(reasons.len(), marked.len(), "only the marked records are dead-lettered: {reasons:#?}");
+    for ((value, reason), (marked, expected)) in reasons.iter().zip(marked) {
+        assert_eq!(value, marked);
+        assert!(reason.starts_with(expected), "{marked}: {reason}");
+    }
+    reasons
+}
+
 #[test]
 fn only_the_records_a_plugin_fails_on_are_dead_lettered_each_with_its_own_reason() {
     let scratch = Scratch::with_plugins(&["misbehave", "passthrough"]);
@@ -77,12 +89,7 @@ fn only_the_records_a_plugin_fails_on_are_dead_lettered_each_with_its_own_reason
     }
 
     let dead = scratch.read_envelopes("out/dlq.jsonl");
-    let reasons: Vec<(&str, &str)> = dead.iter().map(|d| (value_of(d), header(d, "sluice.error").unwrap())).collect();
-    assert_eq!(reasons.len(), POISON.len(), "only the marked records are dead-lettered: {reasons:#?}");
-    for ((value, reason), (poison, expected)) in reasons.iter().zip(POISON) {
-        assert_eq!(value, poison);
-        assert!(reason.starts_with(expected), "{poison}: {reason}");
-    }
+    let reasons = check_dead_letters(&dead, POISON);
     assert!(reasons[0].1.ends_with("asked to panic"), "a panic's message is quoted: {}", reasons[0].1);
     for (value, reason) in reasons.iter().filter(|(_, r)| r.contains("trapped")) {
         assert_eq!(
@@ -243,12 +250,6 @@ fn names_and_messages_that_are_not_utf8_cost_only_their_record() {
     let expected: Vec<&str> = input.iter().map(String::as_str).filter(|v| !marked.contains(v)).collect();
     let out = std::fs::read_to_string(scratch.path("out/out.txt")).unwrap();
     assert_eq!(out.lines().collect::<Vec<_>>(), expected, "every other record is delivered once, in order");
-    let dead = scratch.read_envelopes("out/dlq.jsonl");
-    let reasons: Vec<(&str, &str)> = dead.iter().map(|d| (value_of(d), header(d, "sluice.error").unwrap())).collect();
-    assert_eq!(reasons.len(), MARKED.len(), "only the marked records are dead-lettered: {reasons:#?}");
-    for ((value, reason), (marked, expected)) in reasons.iter().zip(MARKED) {
-        assert_eq!(value, marked);
-        assert!(reason.starts_with(expected), "{marked}: {reason}");
-    }
+    check_dead_letters(&scratch.read_envelopes("out/dlq.jsonl"), MARKED);
     assert!(!log.contains('\u{fffd}'), "no plugin bytes reach the host log unchecked: {log}");
 }
