@@ -92,6 +92,9 @@ fn main() -> ExitCode {
     // reports and retries like a full disk, without acknowledging anything.
     // SAFETY: called before any other thread exists; SIG_IGN runs no handler code.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    // Test builds only: the fail points named in FAILPOINTS (see host/Cargo.toml).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sluice")

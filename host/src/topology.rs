@@ -257,6 +257,8 @@ impl Worker {
                     tracing::error!(pipeline = %name, %reason, "the pipeline stops");
                     anyhow::anyhow!("pipeline `{name}`: {reason}")
                 })?;
+                // A worker that panics here has run the batch and sent nothing on.
+                fail::fail_point!("worker-before-dispatch");
                 router
                     .dispatch(&source, &meta, result, &ack)
                     .map_err(|gone| anyhow::anyhow!("pipeline `{name}`: sink `{}` stopped", gone.0))?;

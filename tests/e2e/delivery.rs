@@ -179,3 +179,47 @@ fn a_write_that_fails_acknowledges_nothing_and_leaves_no_broken_or_repeated_line
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(whole_lines(&out), (0..n).collect::<Vec<_>>());
 }
+
+/// A worker that panics after running a batch and before sending it on (a fail point,
+/// `--features failpoints`): the batch is never acknowledged, nothing from it on is
+/// committed, the host stops saying why, and the next start delivers every record.
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_worker_that_panics_commits_nothing_it_did_not_deliver() {
+    let n = 5000;
+    let scratch = Scratch::with_plugins(&["passthrough"]);
+    let input = events(n, 0);
+    scratch.write("input.jsonl", &input);
+    scratch.config(one_pipeline(
+        "type = \"file\"\npath = \"input.jsonl\"",
+        "[{ name = \"passthrough\" }]",
+        "type = \"file\"\npath = \"out/out.jsonl\"",
+        "default_route = \"out\"\nbatch_size = 100",
+    ));
+    let out = scratch.path("out/out.jsonl");
+    let child = sluice()
+        .args(["run", "-c"])
+        .arg(scratch.path("sluice.toml"))
+        .env("FAILPOINTS", "worker-before-dispatch=5*off->panic(a test's fail point)")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = wait_with_deadline(child, Duration::from_secs(60));
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a worker's panic fails the run: {log}");
+    assert!(log.contains("a pipeline worker panicked"), "{log}");
+    let written = whole_lines(&out);
+    assert_eq!(written, (0..500).collect::<Vec<_>>(), "the five batches before the panic, and nothing of the sixth");
+    let committed = scratch.committed_offset("input").unwrap_or(0);
+    assert!(
+        ids_before(&input, committed).len() <= 500,
+        "committed past the batch that was never delivered: {committed}"
+    );
+
+    let output = scratch.run_to_end();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut seen = BTreeSet::new();
+    let first_arrivals: Vec<u64> = whole_lines(&out).into_iter().filter(|id| seen.insert(*id)).collect();
+    assert_eq!(first_arrivals, (0..n).collect::<Vec<_>>(), "every record, first arrivals in order");
+}
