@@ -102,7 +102,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         for index in 0..count {
             let (batches_tx, batches_rx) = mpsc::channel(BATCH_QUEUE);
             let specs = slot_specs(&config, &directory, pipeline);
-            let worker = Worker { pipeline: name.clone(), index, router: router.clone() };
+            let worker = Worker { pipeline: name.clone(), index, router: router.clone(), stopping: shutdown.clone() };
             workers.push(worker.start(specs, batches_rx).await?);
             inboxes.push(batches_tx);
         }
@@ -228,6 +228,8 @@ struct Worker {
     pipeline: String,
     index: usize,
     router: Arc<Router>,
+    /// The host's shutdown, which ends the chain's backoff pauses.
+    stopping: CancellationToken,
 }
 
 impl Worker {
@@ -239,7 +241,7 @@ impl Worker {
     ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
         let (started_tx, started) = oneshot::channel();
         let runtime = tokio::runtime::Handle::current();
-        let Worker { pipeline: name, index, router } = self;
+        let Worker { pipeline: name, index, router, stopping } = self;
         let thread = std::thread::Builder::new().name(format!("pipeline-{name}-{index}")).spawn(move || {
             let _runtime = runtime.enter();
             let mut chain = match Chain::start(&name, specs) {
@@ -249,6 +251,7 @@ impl Worker {
                     return Ok(());
                 }
             };
+            chain.end_pauses_when(stopping);
             let _ = started_tx.send(Ok(()));
             while let Some(batch) = batches.blocking_recv() {
                 let Batch { source, records, meta, malformed, ack, .. } = batch;

@@ -217,3 +217,27 @@ fn a_plugin_that_fails_every_record_is_paused_between_batches() {
     assert!(running.log().contains("batches=3"), "the streak is counted: {}", running.log());
     assert!(output_lines(&scratch).is_empty());
 }
+
+/// A host asked to stop does not wait out a failing plugin's backoff pause: it ends the
+/// pause, drains what it read (dead-lettered, as every record fails) and exits.
+#[test]
+fn stopping_ends_a_backoff_pause() {
+    let scratch = Scratch::with_plugins(&["misbehave"]);
+    scratch.config(one_pipeline(
+        "type = \"generator\"\nrate = 200.0",
+        "[{ name = \"misbehave\", config = { panic_always = \"yes\" } }]",
+        "type = \"file\"\npath = \"out/out.jsonl\"",
+        "default_route = \"out\"\nbatch_size = 4\nbatch_wait = \"10ms\"",
+    ));
+    let mut running = scratch.start();
+    // The sixth failing batch in a row pauses for 3.2 s.
+    running.wait_for_log("batches=6 pause=3.2s", Duration::from_secs(60));
+    running.signal(libc::SIGTERM);
+    assert_eq!(
+        running.wait(Duration::from_millis(1500)),
+        Some(0),
+        "the host waited out the pause instead of stopping: {}",
+        running.log()
+    );
+    assert!(running.log().contains("stopped cleanly"), "{}", running.log());
+}

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::engine::CompiledPlugin;
 use super::health::{Health, Verdict};
@@ -121,6 +122,17 @@ impl Chain {
             });
         }
         Ok(Chain { slots })
+    }
+
+    /// Ends every backoff pause once `stopping` is cancelled, so that a host asked to stop
+    /// drains its batches without waiting out a failing plugin's pauses.
+    pub fn end_pauses_when(&self, stopping: CancellationToken) {
+        // Weak: a chain dropped meanwhile takes its waiting instances with it.
+        let ready: Vec<_> = self.slots.iter().map(|slot| Arc::downgrade(&slot.ready)).collect();
+        tokio::spawn(async move {
+            stopping.cancelled().await;
+            ready.iter().filter_map(std::sync::Weak::upgrade).for_each(|ready| ready.stop());
+        });
     }
 
     /// Runs a batch through every plugin. Blocking. `malformed` records (that the source

@@ -11,27 +11,41 @@ use super::engine::CompiledPlugin;
 use super::instance::PluginInstance;
 use super::sandbox::Sandbox;
 
-/// A started instance of a newer version, waiting for the gap between two batches.
+/// A started instance of a newer version, waiting for the gap between two batches; and
+/// whether the host is stopping, which ends a backoff pause as a new version does.
 #[derive(Default)]
 pub struct Ready {
-    instance: Mutex<Option<PluginInstance>>,
-    arrived: Condvar,
+    state: Mutex<ReadyState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct ReadyState {
+    instance: Option<PluginInstance>,
+    stopping: bool,
 }
 
 impl Ready {
     pub fn take(&self) -> Option<PluginInstance> {
-        self.instance.lock().expect("ready slot poisoned").take()
+        self.state.lock().expect("ready slot poisoned").instance.take()
     }
 
     fn put(&self, instance: PluginInstance) {
-        *self.instance.lock().expect("ready slot poisoned") = Some(instance);
-        self.arrived.notify_all();
+        self.state.lock().expect("ready slot poisoned").instance = Some(instance);
+        self.changed.notify_all();
     }
 
-    /// Blocks for `pause`, or until a new version is ready if that is sooner.
+    /// Ends the pause of [`Ready::wait`] now and makes every later one return at once: a
+    /// stopping host drains its batches without backing off.
+    pub fn stop(&self) {
+        self.state.lock().expect("ready slot poisoned").stopping = true;
+        self.changed.notify_all();
+    }
+
+    /// Blocks for `pause`, or until a new version is ready or the host stops, if sooner.
     pub fn wait(&self, pause: Duration) {
-        let guard = self.instance.lock().expect("ready slot poisoned");
-        let _ = self.arrived.wait_timeout_while(guard, pause, |ready| ready.is_none());
+        let guard = self.state.lock().expect("ready slot poisoned");
+        let _ = self.changed.wait_timeout_while(guard, pause, |s| s.instance.is_none() && !s.stopping);
     }
 }
 
