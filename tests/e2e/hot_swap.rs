@@ -223,12 +223,7 @@ fn a_plugin_that_fails_every_record_is_paused_between_batches() {
 #[test]
 fn stopping_ends_a_backoff_pause() {
     let scratch = Scratch::with_plugins(&["misbehave"]);
-    scratch.config(one_pipeline(
-        "type = \"generator\"\nrate = 200.0",
-        "[{ name = \"misbehave\", config = { panic_always = \"yes\" } }]",
-        "type = \"file\"\npath = \"out/out.jsonl\"",
-        "default_route = \"out\"\nbatch_size = 4\nbatch_wait = \"10ms\"",
-    ));
+    scratch.config(small_batches_of_a_broken_release("misbehave"));
     let mut running = scratch.start();
     // The sixth failing batch in a row pauses for 3.2 s.
     running.wait_for_log("batches=6 pause=3.2s", Duration::from_secs(60));
@@ -240,4 +235,42 @@ fn stopping_ends_a_backoff_pause() {
         running.log()
     );
     assert!(running.log().contains("stopped cleanly"), "{}", running.log());
+}
+
+/// A new version ends a backoff pause: the fix for a failing plugin is not held back by
+/// the pauses the failing one earned. (The fix is a version the host compiled before, so
+/// that it loads from the compile cache and the test times the pause, not Cranelift.)
+#[test]
+fn a_new_version_ends_a_backoff_pause() {
+    let scratch = Scratch::with_plugins(&[]);
+    scratch.install_plugin("passthrough", "transform");
+    scratch.config(small_batches_of_a_broken_release("transform"));
+    let running = scratch.start();
+    let wait = Duration::from_secs(60);
+    eventually(wait, "records through the first version", || !scratch.read_envelopes("out/out.jsonl").is_empty());
+    scratch.install_plugin("misbehave", "transform");
+    // The sixth failing batch in a row pauses for 3.2 s; the good version comes back.
+    running.wait_for_log("batches=6 pause=3.2s", wait);
+    scratch.install_plugin("passthrough", "transform");
+    let delivered = scratch.read_envelopes("out/out.jsonl").len();
+    eventually(wait, "the good version loaded again", || {
+        running.log().lines().filter(|l| l.contains("new plugin version compiled")).count() == 2
+    });
+    let log = running.log();
+    let reloaded = log.lines().filter(|l| l.contains("new plugin version compiled")).nth(1).unwrap();
+    assert!(reloaded.contains("origin=Cache"), "{reloaded}");
+    eventually(Duration::from_millis(1500), "records delivered again before the pause is over", || {
+        scratch.read_envelopes("out/out.jsonl").len() > delivered
+    });
+}
+
+/// Generated records in batches of four through `plugin`, given `panic_always`, never
+/// rolled back: failing batches follow each other fast enough to reach long pauses.
+fn small_batches_of_a_broken_release(plugin: &str) -> String {
+    one_pipeline(
+        "type = \"generator\"\nrate = 200.0",
+        &format!("[{{ name = \"{plugin}\", rollback_after = 0, config = {{ panic_always = \"yes\" }} }}]"),
+        "type = \"file\"\npath = \"out/out.jsonl\"",
+        "default_route = \"out\"\nbatch_size = 4\nbatch_wait = \"10ms\"",
+    )
 }

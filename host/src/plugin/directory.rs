@@ -112,10 +112,11 @@ impl PluginDirectory {
             tracing::warn!(plugin = name, "plugin file removed; the loaded version keeps running");
             return;
         }
+        let started = std::time::Instant::now();
         match compile_file(&self.engine, &self.cache, &self.dir, name).await {
             Ok((compiled, _)) if compiled.version == sender.borrow().version => {}
-            Ok((compiled, _)) => {
-                tracing::info!(plugin = name, version = %compiled.version, "new plugin version compiled");
+            Ok((compiled, origin)) => {
+                tracing::info!(plugin = name, version = %compiled.version, ?origin, took = ?started.elapsed(), "new plugin version compiled");
                 sender.send_replace(Arc::new(compiled));
             }
             Err(e) => {
