@@ -180,3 +180,47 @@ batch_wait = "10ms"
         assert_first_arrivals_in_order(by_key);
     }
 }
+
+/// Records from Kafka that the plugin boundary cannot carry (a header name longer than
+/// 65 535 bytes, more than 65 535 headers) are dead-lettered as malformed at read, with
+/// the reason and their position (their value kept; the key and headers, which could not
+/// be carried, are not); they never panic the lane, and the records around them flow on.
+#[test]
+fn records_too_wide_for_the_plugin_boundary_are_dead_lettered_as_malformed_at_read() {
+    let broker = Broker::start().with_pipeline_topics(1);
+    let wide_name = "h".repeat(70_000);
+    let many: Vec<(String, String)> = (0..70_000).map(|i| (format!("h{i}"), String::new())).collect();
+    let records = (0..5u64).map(|id| {
+        let mut record = TestRecord::new("k", format!("{{\"id\":{id}}}"), &[("seq", id.to_string())]);
+        match id {
+            1 => record.headers.push((wide_name.clone(), "v".into())),
+            3 => record.headers.extend(many.iter().cloned()),
+            _ => {}
+        }
+        record
+    });
+    broker.produce("in", records);
+
+    let scratch = Scratch::with_plugins(&["json-validate"]);
+    let config = kafka_pipeline(&broker, "too-wide-test", "");
+    let dlq_topic = format!("type = \"kafka\"\nbrokers = \"{}\"\ntopic = \"dlq\"", broker.address());
+    scratch.config(config.replace(&dlq_topic, "type = \"file\"\npath = \"out/dlq.jsonl\""));
+    let running = scratch.start();
+    let out = broker.consume("out", 3, Duration::from_secs(60));
+    let seqs: Vec<&str> = out.iter().map(|r| r.header("seq").unwrap()).collect();
+    assert_eq!(seqs, ["0", "2", "4"], "the records around the malformed ones, in order:\n{}", running.log());
+    eventually(Duration::from_secs(30), "both malformed records in the dead-letter file", || {
+        scratch.read_envelopes("out/dlq.jsonl").len() == 2
+    });
+    let dead = scratch.read_envelopes("out/dlq.jsonl");
+    let reasons: Vec<(&str, &str)> =
+        dead.iter().map(|d| (header(d, "sluice.offset").unwrap(), header(d, "sluice.error").unwrap())).collect();
+    assert_eq!(
+        reasons,
+        [
+            ("1", "source could not decode the record: a header name is 70000 bytes; at most 65535 are allowed"),
+            ("3", "source could not decode the record: the record has 70001 headers; at most 65535 are allowed"),
+        ]
+    );
+    assert!(!running.log().contains("panicked"), "{}", running.log());
+}
