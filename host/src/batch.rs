@@ -42,9 +42,9 @@ impl BatchBuilder {
     }
 
     pub fn push(&mut self, incoming: Incoming) {
-        let record = incoming.record.unwrap_or_else(|Malformed { raw, reason }| {
+        let record = incoming.record.unwrap_or_else(|Malformed { kept, reason }| {
             self.malformed.push((self.records.len(), reason));
-            Record::from_value(raw)
+            kept
         });
         self.records.push(record);
         self.meta.push(incoming.meta);

@@ -480,8 +480,13 @@ impl PartitionLane {
             record.timestamp = message.timestamp().to_millis();
             record
         });
-        let record = record
-            .map_err(|reason| Malformed { raw: Bytes::copy_from_slice(message.payload().unwrap_or_default()), reason });
+        let record = record.map_err(|reason| {
+            let without_headers = Record::with_headers(message.key(), message.payload(), std::iter::empty());
+            let mut kept = without_headers
+                .unwrap_or_else(|_| Record::from_value(Bytes::copy_from_slice(message.payload().unwrap_or_default())));
+            kept.timestamp = message.timestamp().to_millis();
+            Malformed { kept, reason }
+        });
         let offset = message.offset() as u64;
         let meta = RecordMeta { stream: self.topic.clone(), partition: self.partition as u32, offset };
         Incoming { record, meta, checkpoint: offset + 1 }

@@ -130,10 +130,10 @@ pub fn to_incoming(
                 line.text.len(),
                 line.text.len()
             ),
-            raw: line.text,
+            kept: crate::record::Record::from_value(line.text),
         }),
         None => crate::codec::decode(format, line.text.clone())
-            .map_err(|reason| super::Malformed { raw: line.text, reason }),
+            .map_err(|reason| super::Malformed { kept: crate::record::Record::from_value(line.text), reason }),
     };
     let meta = crate::record::RecordMeta { stream: stream.clone(), partition: 0, offset: line.start };
     Some(super::Incoming { record, meta, checkpoint })

@@ -21,7 +21,7 @@ use crate::record::{Record, RecordMeta};
 /// One record read from a source.
 pub struct Incoming {
     /// The record, or why the bytes read could not be made into one (the driver
-    /// dead-letters those with the reason and the raw bytes as the value).
+    /// dead-letters those with the reason).
     pub record: Result<Record, Malformed>,
     pub meta: RecordMeta,
     /// Where to resume once this record and all before it are acknowledged.
@@ -30,7 +30,9 @@ pub struct Incoming {
 
 /// Bytes a source read but could not decode into a record.
 pub struct Malformed {
-    pub raw: bytes::Bytes,
+    /// What of them the dead letter carries: the raw line as its value, or a broker
+    /// record's key, value and timestamp without the headers that could not be carried.
+    pub kept: Record,
     pub reason: String,
 }
 

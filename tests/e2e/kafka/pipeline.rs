@@ -183,8 +183,8 @@ batch_wait = "10ms"
 
 /// Records from Kafka that the plugin boundary cannot carry (a header name longer than
 /// 65 535 bytes, more than 65 535 headers) are dead-lettered as malformed at read, with
-/// the reason and their position (their value kept; the key and headers, which could not
-/// be carried, are not); they never panic the lane, and the records around them flow on.
+/// the reason and their position, their key and value kept and the headers that could not
+/// be carried left out; they never panic the lane, and the records around them flow on.
 #[test]
 fn records_too_wide_for_the_plugin_boundary_are_dead_lettered_as_malformed_at_read() {
     let broker = Broker::start().with_pipeline_topics(1);
@@ -222,5 +222,9 @@ fn records_too_wide_for_the_plugin_boundary_are_dead_lettered_as_malformed_at_re
             ("3", "source could not decode the record: the record has 70001 headers; at most 65535 are allowed"),
         ]
     );
+    for d in &dead {
+        assert_eq!(d["key"], "k", "the key is kept: {d}");
+        assert!(header(d, "seq").is_none(), "the record's own headers are left out: {d}");
+    }
     assert!(!running.log().contains("panicked"), "{}", running.log());
 }
