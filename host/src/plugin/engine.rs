@@ -53,6 +53,16 @@ impl PluginEngine {
     /// An engine whose instances come from a pool of `size`, or are mapped on demand if
     /// the pool's address space cannot be reserved.
     pub fn with_pool(size: &PoolSize) -> anyhow::Result<Arc<Self>> {
+        Self::build(Some(size))
+    }
+
+    /// An engine that maps every instance on its own: what [`PluginEngine::with_pool`]
+    /// falls back to, and what `host/benches/lifecycle.rs` measures the pool against.
+    pub fn on_demand() -> anyhow::Result<Arc<Self>> {
+        Self::build(None)
+    }
+
+    fn build(pool: Option<&PoolSize>) -> anyhow::Result<Arc<Self>> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         // Deadlines: the store traps once the epoch passes its deadline. Cheaper than fuel
@@ -60,12 +70,17 @@ impl PluginEngine {
         config.epoch_interruption(true);
         config.max_wasm_stack(WASM_STACK);
         config.async_stack_size(CALL_STACK);
-        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(size.allocation()));
-        let engine = Engine::new(&config).or_else(|error| {
-            tracing::warn!(instances = size.instances, error = %format!("{error:#}"), "cannot reserve the plugin instance pool; instances are mapped one by one instead (slower to start)");
-            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
-            Engine::new(&config)
-        })?;
+        let engine = match pool {
+            None => Engine::new(&config)?,
+            Some(size) => {
+                config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(size.allocation()));
+                Engine::new(&config).or_else(|error| {
+                    tracing::warn!(instances = size.instances, error = %format!("{error:#}"), "cannot reserve the plugin instance pool; instances are mapped one by one instead (slower to start)");
+                    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
+                    Engine::new(&config)
+                })?
+            }
+        };
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
