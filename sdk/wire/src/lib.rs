@@ -1,7 +1,9 @@
 //! The batch encoding that carries records across the plugin boundary.
 //!
 //! `wit/plugin.wit` is the contract; its `transform.process` takes and returns a
-//! `list<u8>` whose layout is specified there and implemented here. The host encodes
+//! `list<u8>` whose layout `sdk/SPEC.md` specifies and this crate implements, as the
+//! reference for the SDKs in other languages (`tests/vectors.rs` runs the shared test
+//! vectors). The host encodes
 //! input batches with [`BatchWriter`] and decodes plugin results with [`ResultReader`];
 //! the Rust SDK does the mirror image with [`BatchReader`] and [`ResultWriter`].
 //!
@@ -424,7 +426,20 @@ impl<'a> BatchReader<'a> {
         let count = cursor.u32("record count")?;
         let source_len = cursor.u16("source name length")?;
         let source = cursor.str(source_len as usize, "source name")?;
-        Ok(BatchReader { cursor, source, count, left: count })
+        let reader = BatchReader { cursor, source, count, left: count };
+        if count == 0 {
+            reader.check_end()?;
+        }
+        Ok(reader)
+    }
+
+    /// Refuses bytes after the last record: the host never writes them, so they mean the
+    /// batch is not what its count says.
+    fn check_end(&self) -> Result<(), WireError> {
+        match self.cursor.pos == self.cursor.buf.len() {
+            true => Ok(()),
+            false => Err(self.cursor.err("trailing bytes after the last record")),
+        }
     }
 
     /// The name of the pipeline source this batch came from.
@@ -459,7 +474,7 @@ impl<'a> Iterator for BatchReader<'a> {
             return None;
         }
         self.left -= 1;
-        let record = self.read();
+        let record = self.read().and_then(|r| if self.left == 0 { self.check_end().map(|()| r) } else { Ok(r) });
         if record.is_err() {
             self.left = 0;
         }
