@@ -1,0 +1,141 @@
+"""What a plugin author subclasses (`Plugin`, or the shortcuts `MapValues` and `Filter`),
+the configuration it is built from, and `export`, which turns a plugin class into the
+component's `transform` interface."""
+
+import traceback
+
+from . import _batch
+
+
+class ConfigError(Exception):
+    """Raise from `__init__` when the configuration is unusable: the host does not start
+    the plugin and shows the message. (Any other exception does the same.)"""
+
+
+class Config:
+    """The plugin's configuration: the key/value table of its pipeline config. Values are
+    text; numbers and booleans arrive in their TOML spelling."""
+
+    def __init__(self, entries=()):
+        self._entries = dict(entries)
+
+    def get(self, key, default=None):
+        return self._entries.get(key, default)
+
+    def require(self, key):
+        """The value of `key`, or a `ConfigError` naming the missing key."""
+        try:
+            return self._entries[key]
+        except KeyError:
+            raise ConfigError(f"missing required config key `{key}`") from None
+
+    def parse(self, key, kind, default=None):
+        """The value of `key` converted by `kind` (e.g. `int`), or `default` when unset; a
+        `ConfigError` names the key and the value that did not convert."""
+        raw = self._entries.get(key)
+        if raw is None:
+            return default
+        try:
+            return kind(raw)
+        except ValueError as e:
+            raise ConfigError(f"config key `{key}` = {raw!r}: {e}") from None
+
+    def items(self):
+        return self._entries.items()
+
+    def __contains__(self, key):
+        return key in self._entries
+
+
+class Plugin:
+    """A transformation plugin. The host builds one instance per pipeline from its
+    config, then calls `process` for every record, in order, batch after batch. The
+    instance lives until the host replaces it (a new version, or after a failure), so it
+    may keep state across records, but must expect a fresh instance at any batch."""
+
+    def __init__(self, config):
+        pass
+
+    def process(self, record, out):
+        """Handles one record: emit zero or more outputs through `out`, or raise `Reject`.
+        Emitting nothing drops the record. The default forwards every record."""
+        out.forward()
+
+
+class MapValues(Plugin):
+    """A plugin that replaces each record's value by `map_value(value)` and keeps its key,
+    headers and timestamp. `value` is `bytes` (or `None` when absent); return `bytes` or
+    `str`, or raise `Reject`."""
+
+    def map_value(self, value):
+        raise NotImplementedError("MapValues plugins define map_value(self, value)")
+
+    def process(self, record, out):
+        out.emit_value(self.map_value(record.value))
+
+
+class Filter(Plugin):
+    """A plugin that forwards the records for which `keep(record)` is true, unchanged,
+    and drops the others."""
+
+    def keep(self, record):
+        raise NotImplementedError("Filter plugins define keep(self, record)")
+
+    def process(self, record, out):
+        if self.keep(record):
+            out.forward()
+
+
+def describe(error):
+    """An exception as the host will show it: its type, message and where it was raised."""
+    frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else None
+    where = f" (at {frame[0].filename}:{frame[0].lineno})" if frame else ""
+    message = str(error)
+    return f"{type(error).__name__}: {message}{where}" if message else f"{type(error).__name__}{where}"
+
+
+class Failed(Exception):
+    """A failed `init` or `process` when the plugin runs natively, outside a component,
+    where the host would see an `err` result with this message."""
+
+
+class _Instance:
+    """The running plugin of this component instance. Module state, not an attribute of
+    the exported class, because bindings may construct that class more than once."""
+
+    plugin = None
+
+
+def export(plugin_class):
+    """Returns the class the component exports as `transform` for `plugin_class`.
+    Name it `Transform` in the module the component is built from:
+
+        Transform = sluice_sdk.export(Uppercase)
+    """
+    try:
+        from componentize_py_types import Err
+        from wit_world import exports
+
+        base = exports.Transform
+    except ImportError:  # run natively (tests): no bindings, no component
+        base, Err = object, Failed
+
+    class Transform(base):
+        def init(self, config):
+            try:
+                _Instance.plugin = plugin_class(Config(config))
+            except Exception as e:
+                raise Err(str(e) if isinstance(e, ConfigError) else describe(e)) from None
+
+        def process(self, batch):
+            plugin = _Instance.plugin
+            if plugin is None:
+                raise Err("process called before init")
+            try:
+                return _batch.process(plugin, batch)
+            except Exception as e:
+                raise Err(describe(e)) from None
+
+    Transform.__qualname__ = Transform.__name__ = "Transform"
+    Transform.plugin_class = plugin_class
+    return Transform
