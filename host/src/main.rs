@@ -63,6 +63,11 @@ enum PluginCommand {
         /// Plugin configuration, as KEY=VALUE; repeat for several.
         #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         config: Vec<(String, String)>,
+        /// Compare the results with the JSON lines in FILE (the output of an earlier run,
+        /// checked by hand) and exit with a failure and a diff if they differ. A
+        /// `"rejected"` reason there matches any reason that starts with it.
+        #[arg(long, value_name = "FILE")]
+        expect: Option<PathBuf>,
     },
 }
 
@@ -128,16 +133,12 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Check { file }) => {
             tokio::task::spawn_blocking(move || check_plugin(&file)).await?
         }
-        Command::Plugin(PluginCommand::Test { file, input, input_format, config }) => {
+        Command::Plugin(PluginCommand::Test { file, input, input_format, config, expect }) => {
             let format = match input_format {
                 InputFormat::Lines => LineFormat::Lines,
                 InputFormat::Envelope => LineFormat::Envelope,
             };
-            tokio::task::spawn_blocking(move || {
-                sluice::plugin_test::run(&file, &input, format, &config, &mut std::io::stdout().lock())
-            })
-            .await??;
-            Ok(ExitCode::SUCCESS)
+            tokio::task::spawn_blocking(move || test_plugin(&file, &input, format, &config, expect.as_deref())).await?
         }
     }
 }
@@ -150,6 +151,31 @@ fn check_plugin(file: &Path) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{} is not a usable plugin", file.display()))?;
     println!("{inspection}");
     Ok(if inspection.verdict.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn test_plugin(
+    file: &Path,
+    input: &Path,
+    format: LineFormat,
+    config: &[(String, String)],
+    expect: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let Some(expect) = expect else {
+        sluice::plugin_test::run(file, input, format, config, &mut std::io::stdout().lock())?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let expected = std::fs::read_to_string(expect).with_context(|| format!("cannot read {}", expect.display()))?;
+    let mut actual = Vec::new();
+    sluice::plugin_test::run(file, input, format, config, &mut actual)?;
+    let actual = String::from_utf8(actual).expect("plugin test writes JSON");
+    let comparison = sluice::plugin_test::expect::compare(&actual, &expected, expect)?;
+    if comparison.matches() {
+        println!("ok: {} records as {} expects", comparison.records, expect.display());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{}", comparison.diff);
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM; a second signal exits at once.

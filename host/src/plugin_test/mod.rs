@@ -3,7 +3,10 @@
 //! Prints one JSON line per input record, in order:
 //! `{"offset":N,"outputs":[{"route":null,"value":"..."}]}` or
 //! `{"offset":N,"rejected":"reason"}`. Outputs use the record envelope of
-//! [`crate::codec`], plus the route (`null` for the default route).
+//! [`crate::codec`], plus the route (`null` for the default route). With `--expect`,
+//! those lines are compared with the author's expectations instead ([`expect`]).
+
+pub mod expect;
 
 use std::io::Write;
 use std::path::Path;
