@@ -13,15 +13,17 @@
 //! 5. [`sink`]: connectors write records; [`sink::driver`] group-commits and retries.
 //! 6. [`ack`]: sinks' acceptances flow back to the source as in-order checkpoints.
 //!
-//! [`topology`] wires these together from a [`config::Config`].
+//! [`topology`] wires these together from a [`config::Config`]. [`authoring`] is the other
+//! side of the plugin boundary: the `sluice plugin new|build|test` commands that plugin
+//! authors use, in every language.
 
 pub mod ack;
+pub mod authoring;
 pub mod batch;
 pub mod codec;
 pub mod config;
 pub mod kafka;
 pub mod plugin;
-pub mod plugin_test;
 pub mod record;
 pub mod router;
 pub mod sink;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use sluice::authoring::Language;
 use sluice::codec::LineFormat;
 use sluice::config::Config;
 use sluice::plugin::PluginEngine;
@@ -49,6 +50,24 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Write a new plugin project NAME (a directory) that builds as is, with tests.
+    New {
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// Where to create the project's directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build the plugin project in DIR into DIR/build/NAME.wasm with its language's toolchain.
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Write the .wasm here instead, e.g. the directory a pipeline's plugin watches.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Describe a .wasm file and say whether Sluice can run it.
     Check { file: PathBuf },
     /// Run a plugin over a file of records and print what it does with each, as JSON lines.
@@ -69,6 +88,22 @@ enum PluginCommand {
         #[arg(long, value_name = "FILE")]
         expect: Option<PathBuf>,
     },
+}
+
+/// Languages with a Sluice SDK.
+#[derive(Clone, Copy, ValueEnum)]
+enum Lang {
+    Rust,
+    Python,
+}
+
+impl From<Lang> for Language {
+    fn from(lang: Lang) -> Language {
+        match lang {
+            Lang::Rust => Language::Rust,
+            Lang::Python => Language::Python,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -130,6 +165,27 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             println!("{}: ok ({} pipelines)", path.display(), config.pipelines.len());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plugin(PluginCommand::New { name, lang, dir }) => {
+            let project = sluice::authoring::new::new(&name, lang.into(), &dir)?;
+            println!(
+                "wrote {}: see its README.md; build it with `sluice plugin build {}`",
+                project.display(),
+                project.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin(PluginCommand::Build { dir, out }) => {
+            let built =
+                tokio::task::spawn_blocking(move || sluice::authoring::build::build(&dir, out.as_deref())).await??;
+            println!(
+                "built {} ({}, {}, {:.1} s)",
+                built.path.display(),
+                built.language,
+                bytesize::ByteSize::b(built.bytes),
+                built.took.as_secs_f64()
+            );
+            tokio::task::spawn_blocking(move || check_plugin(&built.path)).await?
+        }
         Command::Plugin(PluginCommand::Check { file }) => {
             tokio::task::spawn_blocking(move || check_plugin(&file)).await?
         }
@@ -161,14 +217,14 @@ fn test_plugin(
     expect: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let Some(expect) = expect else {
-        sluice::plugin_test::run(file, input, format, config, &mut std::io::stdout().lock())?;
+        sluice::authoring::test::run(file, input, format, config, &mut std::io::stdout().lock())?;
         return Ok(ExitCode::SUCCESS);
     };
     let expected = std::fs::read_to_string(expect).with_context(|| format!("cannot read {}", expect.display()))?;
     let mut actual = Vec::new();
-    sluice::plugin_test::run(file, input, format, config, &mut actual)?;
+    sluice::authoring::test::run(file, input, format, config, &mut actual)?;
     let actual = String::from_utf8(actual).expect("plugin test writes JSON");
-    let comparison = sluice::plugin_test::expect::compare(&actual, &expected, expect)?;
+    let comparison = sluice::authoring::expect::compare(&actual, &expected, expect)?;
     if comparison.matches() {
         println!("ok: {} records as {} expects", comparison.records, expect.display());
         Ok(ExitCode::SUCCESS)

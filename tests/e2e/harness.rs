@@ -33,6 +33,28 @@ pub fn built_plugins() -> &'static Path {
     })
 }
 
+/// The folder of a language's built example plugins (`plugins/<language>/NAME` built
+/// into `target/plugins/<language>/NAME.wasm`), building them with `sluice plugin build`
+/// if any is missing.
+pub fn built_examples(language: &str) -> PathBuf {
+    let dir = built_plugins().join(language);
+    let sources = workspace_root().join("plugins").join(language);
+    for entry in std::fs::read_dir(&sources).unwrap() {
+        let source = entry.unwrap().path();
+        let name = source.file_name().unwrap().to_str().unwrap().to_owned();
+        if !dir.join(format!("{name}.wasm")).exists() {
+            let output = sluice().args(["plugin", "build"]).arg(&source).arg("--out").arg(&dir).output().unwrap();
+            assert!(
+                output.status.success(),
+                "building {}: {}",
+                source.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    dir
+}
+
 pub fn sluice() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
     command.env("SLUICE_LOG", "info,sluice=debug");

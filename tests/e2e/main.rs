@@ -1,5 +1,5 @@
 //! End-to-end tests: the real `sluice` binary, real files, the example plugins built for
-//! wasm32-wasip2. Each test works in its own scratch folder.
+//! wasm32-wasip2 and in every SDK language. Each test works in its own scratch folder.
 
 mod harness;
 
@@ -10,6 +10,7 @@ mod file_source;
 mod hot_swap;
 mod instance_pool;
 mod kafka;
+mod languages;
 mod plugin_cli;
 mod plugin_failures;
 mod plugin_metrics;

@@ -2,7 +2,7 @@
 `wit/plugin.wit`: every input record becomes one output on the default route, key, value,
 headers and timestamp unchanged. It is what `scripts/bench-startup python-identity` starts,
 to time how fast an 18 MB componentize-py component starts with and without the compile
-cache. Build: `scripts/build-python-plugin examples/bench/python-identity`.
+cache. Build: `sluice plugin build examples/bench/python-identity`.
 """
 
 import struct

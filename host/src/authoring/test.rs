@@ -4,9 +4,7 @@
 //! `{"offset":N,"outputs":[{"route":null,"value":"..."}]}` or
 //! `{"offset":N,"rejected":"reason"}`. Outputs use the record envelope of
 //! [`crate::codec`], plus the route (`null` for the default route). With `--expect`,
-//! those lines are compared with the author's expectations instead ([`expect`]).
-
-pub mod expect;
+//! those lines are compared with the author's expectations instead ([`super::expect`]).
 
 use std::io::Write;
 use std::path::Path;

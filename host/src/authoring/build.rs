@@ -1,0 +1,119 @@
+//! `sluice plugin build [DIR]`: builds the plugin project in `DIR` into a component with
+//! its language's toolchain and the flags the host needs, so that authors never type
+//! them. The result is `DIR/build/NAME.wasm` (or `--out`), named after the project's
+//! directory, written whole and renamed into place, so that a host watching that
+//! directory never loads half a file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::{Language, check_name, sdk, toolchain};
+
+/// A built plugin.
+#[derive(Debug)]
+pub struct Built {
+    pub path: PathBuf,
+    pub language: Language,
+    pub bytes: u64,
+    pub took: Duration,
+}
+
+/// Builds the project in `dir` into `out` (default `dir/build`).
+pub fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<Built> {
+    let started = Instant::now();
+    let dir = dir.canonicalize().with_context(|| format!("cannot open the plugin project {}", dir.display()))?;
+    let language = Language::detect(&dir)?;
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    check_name(name).with_context(|| format!("{}: a plugin is named after its project directory", dir.display()))?;
+    sdk::write(&dir, language)?;
+
+    // Absolute: the toolchains run in the project's directory.
+    let out = std::path::absolute(out.unwrap_or(&dir.join("build")))?;
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let path = out.join(format!("{name}.wasm"));
+    let partial = out.join(format!(".{name}.wasm.{}", std::process::id()));
+    let built = match language {
+        Language::Rust => rust(&dir, &partial),
+        Language::Python => python(&dir, &partial),
+    };
+    if let Err(e) = built {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    std::fs::rename(&partial, &path).with_context(|| format!("cannot move the plugin into {}", path.display()))?;
+    let bytes = std::fs::metadata(&path)?.len();
+    Ok(Built { path, language, bytes, took: started.elapsed() })
+}
+
+/// Runs `command`, its output going to the user, and fails with `what` if it fails.
+fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let status = command.status().with_context(|| format!("cannot start {what} ({:?})", command.get_program()))?;
+    anyhow::ensure!(status.success(), "{what} failed ({status})");
+    Ok(())
+}
+
+/// `cargo build --release --target wasm32-wasip2`, then the `.wasm` cargo reports.
+fn rust(dir: &Path, into: &Path) -> anyhow::Result<()> {
+    toolchain::rust()?;
+    let output = Command::new("cargo")
+        .current_dir(dir)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format", "json-render-diagnostics"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot start cargo")?;
+    anyhow::ensure!(output.status.success(), "cargo build failed ({})", output.status);
+    // The artifact of the project's own cdylib, among those of its dependencies.
+    let manifest = dir.join("Cargo.toml");
+    let wasm = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["manifest_path"].as_str() == manifest.to_str())
+        .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .find(|f| f.extension().is_some_and(|e| e == "wasm"));
+    let wasm = wasm.context("cargo built no .wasm: the package needs `crate-type = [\"cdylib\"]` in [lib]")?;
+    std::fs::copy(&wasm, into).with_context(|| format!("cannot copy {}", wasm.display()))?;
+    Ok(())
+}
+
+/// componentize-py over `app.py`, the SDK and the packages of `requirements.txt`.
+fn python(dir: &Path, into: &Path) -> anyhow::Result<()> {
+    let tools = toolchain::python()?;
+    let sluice = dir.join(sdk::DIR);
+    let mut paths = vec![dir.to_path_buf(), sluice.join("sdk/python")];
+    if let Some(site) = python_requirements(dir, &tools)? {
+        paths.push(site);
+    }
+    let mut command = Command::new(&tools.componentize_py);
+    command.current_dir(dir).env_remove("VIRTUAL_ENV").env("PYTHONDONTWRITEBYTECODE", "1");
+    command.arg("--quiet").arg("--wit-path").arg(sluice.join("wit")).args(["--world", "plugin", "componentize", "app"]);
+    for path in &paths {
+        command.arg("--python-path").arg(path);
+    }
+    run(command.arg("--output").arg(into), "componentize-py")
+}
+
+/// Installs the packages `requirements.txt` lists into `.sluice/site-packages`, unless
+/// they are there from the same list already; `None` if it lists none.
+fn python_requirements(dir: &Path, tools: &toolchain::Python) -> anyhow::Result<Option<PathBuf>> {
+    let Ok(list) = std::fs::read_to_string(dir.join("requirements.txt")) else { return Ok(None) };
+    if list.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        return Ok(None);
+    }
+    let site = dir.join(sdk::DIR).join("site-packages");
+    let stamp = site.join(".sluice-requirements.txt");
+    if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == list) {
+        return Ok(Some(site));
+    }
+    if site.exists() {
+        std::fs::remove_dir_all(&site).with_context(|| format!("cannot clear {}", site.display()))?;
+    }
+    let mut pip = Command::new(&tools.python);
+    pip.current_dir(dir).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]);
+    run(pip.arg(&site).args(["--requirement", "requirements.txt"]), "pip install -r requirements.txt")?;
+    std::fs::write(&stamp, list)?;
+    Ok(Some(site))
+}

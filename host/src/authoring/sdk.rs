@@ -1,0 +1,115 @@
+//! The SDKs and the WIT contract, built into the binary and written into a project's
+//! `.sluice/` directory, laid out as in this repository (`wit/`, `sdk/<language>/`), so
+//! that the Rust SDK's relative paths (`sdk/rust` → `../wire`, `../../wit`) hold there
+//! too. A unit test checks that every file of each SDK is in these lists.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::Language;
+
+/// A file of an SDK: its path in this repository (and under `.sluice/`), and its text.
+struct Embedded {
+    path: &'static str,
+    text: &'static str,
+}
+
+macro_rules! embed {
+    ($($path:literal),* $(,)?) => {
+        &[$(Embedded { path: $path, text: include_str!(concat!("../../../", $path)) }),*]
+    };
+}
+
+const CONTRACT: &[Embedded] = embed!["wit/plugin.wit"];
+
+const RUST: &[Embedded] = embed![
+    "sdk/rust/Cargo.toml",
+    "sdk/rust/src/host.rs",
+    "sdk/rust/src/json.rs",
+    "sdk/rust/src/lib.rs",
+    "sdk/rust/src/testing.rs",
+    "sdk/wire/Cargo.toml",
+    "sdk/wire/src/lib.rs",
+];
+
+const PYTHON: &[Embedded] = embed![
+    "sdk/python/sluice_sdk/__init__.py",
+    "sdk/python/sluice_sdk/_batch.py",
+    "sdk/python/sluice_sdk/_host.py",
+    "sdk/python/sluice_sdk/_plugin.py",
+    "sdk/python/sluice_sdk/_record.py",
+    "sdk/python/sluice_sdk/_wire.py",
+    "sdk/python/sluice_sdk/json.py",
+    "sdk/python/sluice_sdk/testing.py",
+];
+
+fn files(language: Language) -> &'static [Embedded] {
+    match language {
+        Language::Rust => RUST,
+        Language::Python => PYTHON,
+    }
+}
+
+/// Where the SDK and the contract live in a project.
+pub const DIR: &str = ".sluice";
+
+/// Writes the contract and `language`'s SDK into `project/.sluice/`. Files whose content
+/// is already right are left alone, so that their build tools see nothing new.
+pub fn write(project: &Path, language: Language) -> anyhow::Result<()> {
+    for file in CONTRACT.iter().chain(files(language)) {
+        let path = project.join(DIR).join(file.path);
+        if std::fs::read(&path).is_ok_and(|old| old == file.text.as_bytes()) {
+            continue;
+        }
+        let parent = path.parent().expect("embedded paths have a directory");
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::write(&path, file.text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The SDK files in the repository, under `dirs`, with one of `extensions`.
+    fn in_repository(dirs: &[&str], extensions: &[&str]) -> BTreeSet<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut found = BTreeSet::new();
+        for dir in dirs {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                if extensions.iter().any(|e| name.ends_with(e)) {
+                    found.insert(format!("{dir}/{name}"));
+                }
+            }
+        }
+        found
+    }
+
+    fn embedded(language: Language) -> BTreeSet<String> {
+        files(language).iter().map(|f| f.path.to_owned()).collect()
+    }
+
+    #[test]
+    fn every_sdk_file_is_built_in() {
+        let rust = in_repository(&["sdk/rust", "sdk/rust/src", "sdk/wire", "sdk/wire/src"], &[".rs", "Cargo.toml"]);
+        assert_eq!(embedded(Language::Rust), rust);
+        assert_eq!(embedded(Language::Python), in_repository(&["sdk/python/sluice_sdk"], &[".py"]));
+    }
+
+    #[test]
+    fn writing_twice_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), Language::Python).unwrap();
+        let init = dir.path().join(".sluice/sdk/python/sluice_sdk/__init__.py");
+        let wit = dir.path().join(".sluice/wit/plugin.wit");
+        assert!(std::fs::read_to_string(&wit).unwrap().contains("package sluice:plugin@"));
+        let before = std::fs::metadata(&init).unwrap().modified().unwrap();
+        write(dir.path(), Language::Python).unwrap();
+        assert_eq!(std::fs::metadata(&init).unwrap().modified().unwrap(), before);
+    }
+}

@@ -1,0 +1,76 @@
+//! The toolchains `sluice plugin build` runs, pinned in `sdk/toolchains.toml` (built into
+//! the binary) and installed by `scripts/setup --plugin-toolchains` under
+//! `~/.cache/sluice/toolchains/` (or `$SLUICE_TOOLCHAINS`). The host never downloads one:
+//! a missing toolchain is an error that says how to install it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::Context;
+
+const PINS: &str = include_str!("../../../sdk/toolchains.toml");
+
+/// The version `sdk/toolchains.toml` pins for `tool` of `language`.
+fn pinned(language: &str, tool: &str) -> String {
+    let pins: toml::Table = toml::from_str(PINS).expect("sdk/toolchains.toml is valid TOML");
+    let version = pins.get(language).and_then(|l| l.get(tool)).and_then(|v| v.as_str());
+    version.unwrap_or_else(|| panic!("sdk/toolchains.toml pins no `{tool}` for {language}")).to_owned()
+}
+
+/// Where the toolchains are installed.
+fn root() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("SLUICE_TOOLCHAINS") {
+        return Ok(PathBuf::from(dir));
+    }
+    let home =
+        std::env::home_dir().context("no home directory to find the plugin toolchains in; set SLUICE_TOOLCHAINS")?;
+    Ok(home.join(".cache/sluice/toolchains"))
+}
+
+fn missing(what: &str, place: &std::path::Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} is not installed in {}: `scripts/setup --plugin-toolchains` installs the pinned plugin toolchains",
+        place.display()
+    )
+}
+
+/// The Python toolchain: a virtual environment holding componentize-py (which builds the
+/// component) and pip (which installs a project's `requirements.txt`).
+pub struct Python {
+    pub componentize_py: PathBuf,
+    pub python: PathBuf,
+}
+
+pub fn python() -> anyhow::Result<Python> {
+    let version = pinned("python", "componentize-py");
+    let venv = root()?.join(format!("python-{version}"));
+    let tools = Python { componentize_py: venv.join("bin/componentize-py"), python: venv.join("bin/python") };
+    if !tools.componentize_py.is_file() || !tools.python.is_file() {
+        return Err(missing(&format!("componentize-py {version}"), &venv));
+    }
+    Ok(tools)
+}
+
+/// The Rust toolchain is the user's own (rustup's), with the `wasm32-wasip2` target.
+pub fn rust() -> anyhow::Result<()> {
+    let output = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
+        .output()
+        .context("cannot run rustc: Rust plugins build with the Rust toolchain (https://rustup.rs)")?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    if !output.status.success() || !libdir.is_dir() {
+        anyhow::bail!("the Rust target wasm32-wasip2 is not installed: `rustup target add wasm32-wasip2` installs it");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_language_has_its_pins() {
+        assert!(!pinned("python", "componentize-py").is_empty());
+        assert!(!pinned("python", "pytest").is_empty());
+    }
+}

@@ -1,0 +1,149 @@
+//! Every SDK language against the same expectations: the example plugins of each
+//! language (`plugins/<language>/`) give the results in `plugins/expected/` through the
+//! real host, and `sluice plugin new` → `build` → `test --expect` works in each.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::harness::*;
+
+/// `sluice plugin test FILE --input plugins/expected/input.jsonl --expect EXPECT` with
+/// `plugin`'s configuration from `plugins/expected/config.toml`.
+fn test_against(wasm: &Path, plugin: &str, expect: &Path) -> Output {
+    let expected = workspace_root().join("plugins/expected");
+    let configs: toml::Table = toml::from_str(&std::fs::read_to_string(expected.join("config.toml")).unwrap()).unwrap();
+    let mut command = sluice();
+    command.args(["plugin", "test"]).arg(wasm).arg("--input").arg(expected.join("input.jsonl"));
+    command.args(["--input-format", "envelope", "--expect"]).arg(expect);
+    for (key, value) in configs[plugin].as_table().unwrap() {
+        command.arg("--config").arg(format!("{key}={}", value.as_str().unwrap()));
+    }
+    command.output().unwrap()
+}
+
+/// Each example of the language in `built` gives the shared expected results.
+fn examples_give_the_shared_results(built: &Path) {
+    let expected = workspace_root().join("plugins/expected");
+    for plugin in ["uppercase", "filter", "router", "json-validate"] {
+        let wasm = built.join(format!("{plugin}.wasm"));
+        let output = test_against(&wasm, plugin, &expected.join(format!("{plugin}.jsonl")));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{}: {stdout}{}", wasm.display(), String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.starts_with("ok: 13 records as "), "{stdout}");
+    }
+}
+
+#[test]
+fn rust_examples_give_the_shared_results() {
+    examples_give_the_shared_results(built_plugins());
+}
+
+#[test]
+fn python_examples_give_the_shared_results() {
+    examples_give_the_shared_results(&built_examples("python"));
+}
+
+#[test]
+fn results_that_differ_from_the_expectations_fail_with_a_diff() {
+    let expected = workspace_root().join("plugins/expected");
+    // The router's results are not the filter's.
+    let output = test_against(&built_plugins().join("router.wasm"), "router", &expected.join("filter.jsonl"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("record 1 (") && stderr.contains("  expected: ") && stderr.contains("  actual:   "),
+        "{stderr}"
+    );
+    let summary = format!("records differ from {}", expected.join("filter.jsonl").display());
+    assert!(stderr.trim_end().ends_with(&summary), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
+/// `plugin new NAME --lang LANGUAGE`, `plugin build`, then `plugin test` of the result
+/// against the project's own expectations; returns the project's directory.
+fn author_loop(scratch: &Scratch, language: &str) -> std::path::PathBuf {
+    let output =
+        sluice().args(["plugin", "new", "tagger", "--lang", language, "--dir"]).arg(scratch.path("")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let project = scratch.path("tagger");
+    // Rust projects share one target directory across runs, so that only the first
+    // compiles their dependencies.
+    let target = workspace_root().join("target/plugin-projects");
+    let output = sluice().args(["plugin", "build"]).arg(&project).env("CARGO_TARGET_DIR", target).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.starts_with(&format!("built {} ({language}, ", project.join("build/tagger.wasm").display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verdict: ok"), "the build is checked:\n{stdout}");
+
+    passes_its_tests(&project.join("build/tagger.wasm"), &project);
+    project
+}
+
+/// `sluice plugin test WASM` with the project's `tests/input.jsonl` and
+/// `tests/expected.jsonl` passes.
+fn passes_its_tests(wasm: &Path, project: &Path) {
+    let tests = project.join("tests");
+    let output = sluice()
+        .args(["plugin", "test"])
+        .arg(wasm)
+        .arg("--input")
+        .arg(tests.join("input.jsonl"))
+        .arg("--expect")
+        .arg(tests.join("expected.jsonl"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let expects = format!(" records as {} expects\n", tests.join("expected.jsonl").display());
+    assert!(stdout.starts_with("ok: ") && stdout.ends_with(&expects), "{stdout}");
+}
+
+#[test]
+fn the_author_loop_works_in_rust() {
+    let scratch = Scratch::with_plugins(&[]);
+    let project = author_loop(&scratch, "rust");
+    // The project's own unit test, natively.
+    let status = std::process::Command::new("cargo")
+        .args(["test", "--quiet"])
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", workspace_root().join("target/plugin-projects"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo test in the new project");
+}
+
+#[test]
+fn the_author_loop_works_in_python() {
+    let scratch = Scratch::with_plugins(&[]);
+    let project = author_loop(&scratch, "python");
+    // The project's own unit test, natively, with the pinned pytest.
+    let status = std::process::Command::new(python_toolchain())
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .current_dir(&project)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "pytest in the new project");
+}
+
+/// The Python of the pinned toolchain that `scripts/setup --plugin-toolchains` installs.
+fn python_toolchain() -> std::path::PathBuf {
+    let pins: toml::Table =
+        toml::from_str(&std::fs::read_to_string(workspace_root().join("sdk/toolchains.toml")).unwrap()).unwrap();
+    let version = pins["python"]["componentize-py"].as_str().unwrap();
+    let home = std::env::var("HOME").unwrap();
+    let root = std::env::var("SLUICE_TOOLCHAINS").unwrap_or(format!("{home}/.cache/sluice/toolchains"));
+    Path::new(&root).join(format!("python-{version}/bin/python"))
+}
+
+#[test]
+fn a_python_plugin_bundles_a_package_from_pypi() {
+    let scratch = Scratch::with_plugins(&[]);
+    let example = workspace_root().join("examples/plugins/human-sizes");
+    let output = sluice().args(["plugin", "build"]).arg(&example).arg("--out").arg(scratch.path("")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    passes_its_tests(&scratch.path("human-sizes.wasm"), &example);
+}
