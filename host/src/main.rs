@@ -1,5 +1,6 @@
 //! The `sluice` command.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -120,6 +121,19 @@ enum InputFormat {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `println!` that returns the error instead of panicking when stdout is gone.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*)
+    };
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
 fn parse_key_value(arg: &str) -> Result<(String, String), String> {
     arg.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("`{arg}` is not KEY=VALUE"))
 }
@@ -142,6 +156,8 @@ fn main() -> ExitCode {
         .expect("cannot start the async runtime");
     match runtime.block_on(execute(cli.command)) {
         Ok(code) => code,
+        // Output piped into a command that stopped reading (`| head`): nothing to report.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -162,28 +178,28 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Validate { config: path } => {
             let config = Config::load(&path)?;
             sluice::topology::check(&config).await?;
-            println!("{}: ok ({} pipelines)", path.display(), config.pipelines.len());
+            say!("{}: ok ({} pipelines)", path.display(), config.pipelines.len())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(PluginCommand::New { name, lang, dir }) => {
             let project = sluice::authoring::new::new(&name, lang.into(), &dir)?;
-            println!(
+            say!(
                 "wrote {}: see its README.md; build it with `sluice plugin build {}`",
                 project.display(),
                 project.display()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(PluginCommand::Build { dir, out }) => {
             let built =
                 tokio::task::spawn_blocking(move || sluice::authoring::build::build(&dir, out.as_deref())).await??;
-            println!(
+            say!(
                 "built {} ({}, {}, {:.1} s)",
                 built.path.display(),
                 built.language,
                 bytesize::ByteSize::b(built.bytes),
                 built.took.as_secs_f64()
-            );
+            )?;
             tokio::task::spawn_blocking(move || check_plugin(&built.path)).await?
         }
         Command::Plugin(PluginCommand::Check { file }) => {
@@ -205,7 +221,7 @@ fn check_plugin(file: &Path) -> anyhow::Result<ExitCode> {
     let inspection = PluginEngine::new()?
         .inspect(name, &bytes)
         .with_context(|| format!("{} is not a usable plugin", file.display()))?;
-    println!("{inspection}");
+    say!("{inspection}")?;
     Ok(if inspection.verdict.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -226,7 +242,7 @@ fn test_plugin(
     let actual = String::from_utf8(actual).expect("plugin test writes JSON");
     let comparison = sluice::authoring::expect::compare(&actual, &expected, expect)?;
     if comparison.matches() {
-        println!("ok: {} records as {} expects", comparison.records, expect.display());
+        say!("ok: {} records as {} expects", comparison.records, expect.display())?;
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("{}", comparison.diff);

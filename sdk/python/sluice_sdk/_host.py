@@ -32,7 +32,7 @@ class Captured:
 captured = Captured()
 
 
-def log(level, message, **fields):
+def log(level, message, /, **fields):
     """Writes a line to the host's log, tagged with the plugin's name and version.
     `level` is one of "trace", "debug", "info", "warn", "error"; `fields` are shown
     alongside the message (values as text)."""

@@ -86,6 +86,25 @@ class Filter(Plugin):
             out.forward()
 
 
+def loop_of(plugin):
+    """How the batch loop drives `plugin`: the shortcuts' own loops when their `process`
+    is not overridden (no `Output` calls per record; a plain `Plugin` forwards a record
+    without building a `Record`), else `process(record, out)` per record."""
+    process = type(plugin).process
+    if process is Plugin.process:
+        return _batch.FORWARD, None
+    if process is MapValues.process:
+        return _batch.MAP, plugin.map_value
+    if process is Filter.process:
+        return _batch.FILTER, plugin.keep
+    return _batch.EACH, plugin.process
+
+
+def process_batch(plugin, batch):
+    """Runs `plugin` over one encoded batch and returns the encoded result."""
+    return _batch.run(batch, *loop_of(plugin))
+
+
 def describe(error):
     """An exception as the host will show it: its type, message and where it was raised."""
     frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else None
@@ -100,10 +119,10 @@ class Failed(Exception):
 
 
 class _Instance:
-    """The running plugin of this component instance. Module state, not an attribute of
-    the exported class, because bindings may construct that class more than once."""
+    """How this component instance runs its plugin. Module state, not an attribute of the
+    exported class, because bindings may construct that class more than once."""
 
-    plugin = None
+    loop = None  # (mode, handle) of `loop_of(plugin)`
 
 
 def export(plugin_class):
@@ -123,16 +142,16 @@ def export(plugin_class):
     class Transform(base):
         def init(self, config):
             try:
-                _Instance.plugin = plugin_class(Config(config))
+                _Instance.loop = loop_of(plugin_class(Config(config)))
             except Exception as e:
                 raise Err(str(e) if isinstance(e, ConfigError) else describe(e)) from None
 
         def process(self, batch):
-            plugin = _Instance.plugin
-            if plugin is None:
+            loop = _Instance.loop
+            if loop is None:
                 raise Err("process called before init")
             try:
-                return _batch.process(plugin, batch)
+                return _batch.run(batch, *loop)
             except Exception as e:
                 raise Err(describe(e)) from None
 

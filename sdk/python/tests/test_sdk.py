@@ -113,8 +113,29 @@ def test_map_values_and_filter_shortcuts():
         def keep(self, record):
             return len(record.value) < 3
 
-    assert run(Reverse, {}, [TestRecord("abc", key="k")]) == [[Emitted(None, sluice.OutRecord(b"cba", b"k"))]]
+    class Strict(sluice.MapValues):
+        def map_value(self, value):
+            if value is None:
+                raise sluice.Reject("no value")
+            return value.decode().upper()  # str is written as UTF-8
+
+    class Picky(sluice.Filter):
+        def keep(self, record):
+            if record.value == b"?":
+                raise sluice.Reject("undecided")
+            return record.value == b"yes"
+
+    headers = [("h", b"1")]
+    assert run(Reverse, {}, [TestRecord("abc", key="k", headers=headers, timestamp=3)]) == [
+        [Emitted(None, sluice.OutRecord(b"cba", b"k", headers, 3))]
+    ]
     assert [len(o) for o in run(Short, {}, [TestRecord("ab"), TestRecord("abcd")])] == [1, 0]
+    assert run(Strict, {}, [TestRecord("ab"), TestRecord()]) == [[Emitted(None, sluice.OutRecord(b"AB"))], Rejected("no value")]
+    assert run(Picky, {}, [TestRecord("yes"), TestRecord("no"), TestRecord("?")]) == [
+        [Emitted(None, sluice.OutRecord(b"yes"))],
+        [],
+        Rejected("undecided"),
+    ]
 
 
 def test_json_helpers():
@@ -151,5 +172,5 @@ def test_logs_and_metrics_are_captured_natively():
 
 def test_process_before_init_fails():
     with pytest.raises(Failed, match="process called before init"):
-        sluice._plugin._Instance.plugin = None
+        sluice._plugin._Instance.loop = None
         sluice.export(sluice.Plugin)().process(b"")

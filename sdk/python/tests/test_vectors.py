@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import sluice_sdk as sluice
-from sluice_sdk import _batch, _wire
+from sluice_sdk import _plugin, _wire
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 
@@ -76,7 +76,7 @@ RESULTS = load("results")
 def test_valid_batch_decodes_to_its_records(case):
     batch = (VECTORS / case["file"]).read_bytes()
     plugin = Capture(None)
-    result = _batch.process(plugin, batch)
+    result = _plugin.process_batch(plugin, batch)
     expected = [
         {
             "source": text(case["source"]),
@@ -98,10 +98,32 @@ def test_valid_batch_decodes_to_its_records(case):
     ]
 
 
+class Same(sluice.MapValues):
+    def map_value(self, value):
+        return value
+
+
+class All(sluice.Filter):
+    def keep(self, record):
+        return True
+
+
+# Each loop of the SDK: forward (a plain Plugin), map, filter, and process per record.
+LOOPS = [sluice.Plugin, Same, All, Capture]
+
+
+@pytest.mark.parametrize("case", BATCHES["valid"], ids=lambda c: c["name"])
+def test_every_loop_forwards_a_valid_batch_alike(case):
+    batch = (VECTORS / case["file"]).read_bytes()
+    results = {loop.__name__: _plugin.process_batch(loop(None), batch) for loop in LOOPS}
+    assert len(set(results.values())) == 1, results.keys()
+
+
+@pytest.mark.parametrize("loop", LOOPS, ids=lambda loop: loop.__name__)
 @pytest.mark.parametrize("case", BATCHES["malformed"], ids=lambda c: c["name"])
-def test_malformed_batch_is_refused(case):
+def test_malformed_batch_is_refused(case, loop):
     with pytest.raises(sluice.WireError):
-        _batch.process(Capture(None), data(case["bytes"]))
+        _plugin.process_batch(loop(None), data(case["bytes"]))
 
 
 class Replay(sluice.Plugin):
@@ -124,7 +146,7 @@ def test_valid_result_is_written_byte_for_byte(case):
     outcomes = case["outcomes"]
     inputs = [sluice.testing.TestRecord(b"x", offset=i) for i in range(len(outcomes))]
     batch = _wire.encode_batch("s", inputs)
-    assert _batch.process(Replay(outcomes), batch) == (VECTORS / case["file"]).read_bytes()
+    assert _plugin.process_batch(Replay(outcomes), batch) == (VECTORS / case["file"]).read_bytes()
 
 
 @pytest.mark.parametrize("case", RESULTS["malformed"], ids=lambda c: c["name"])
