@@ -79,7 +79,10 @@ fn records(n: usize) -> (Vec<Record>, Vec<RecordMeta>) {
     let records = (0..n)
         .map(|i| {
             let level = levels[i % levels.len()];
-            let value = format!("{{\"id\":{i:08},\"level\":\"{level:<5}\",\"msg\":\"request served in 12 ms\",\"path\":\"/api/v1/orders\"}}");
+            let value = format!(
+                "{{\"id\":{:>8},\"level\":\"{level}\",\"msg\":\"request served in 12 ms\",\"path\":\"/api/v1/orders\"}}",
+                i + 1
+            );
             let mut record = Record::new(Some(format!("host-{:04}", i % 1000).as_bytes()), Some(value.as_bytes()));
             record.push_header("trace-id", bytes::Bytes::from_static(b"0123456789abcdef"));
             record.timestamp = Some(1_700_000_000_000 + i as i64);
