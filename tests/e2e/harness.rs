@@ -58,6 +58,8 @@ pub fn built_examples(language: &str) -> PathBuf {
 pub fn sluice() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
     command.env("SLUICE_LOG", "info,sluice=debug");
+    // The author commands' compile cache: the tests', not the user's.
+    command.env("SLUICE_COMPILE_CACHE", workspace_root().join("target/e2e-compile-cache"));
     command
 }
 

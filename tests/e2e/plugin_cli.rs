@@ -116,6 +116,7 @@ fn a_refused_config_is_an_error() {
         .arg(built_plugins().join("filter.wasm"))
         .arg("--input")
         .arg(input)
+        .env("SLUICE_LOG", "warn") // the error alone, without the debug lines of the tests
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -154,4 +155,25 @@ fn check_explains_files_that_are_not_plugins() {
     let output = sluice().args(["plugin", "check"]).arg(&junk).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a valid WebAssembly component"));
+}
+
+#[test]
+fn a_second_test_of_the_same_file_loads_it_from_the_compile_cache() {
+    let scratch = Scratch::with_plugins(&[]);
+    let input = scratch.write("input.jsonl", INPUT);
+    let run = || {
+        let output = sluice()
+            .args(["plugin", "test"])
+            .arg(built_plugins().join("uppercase.wasm"))
+            .arg("--input")
+            .arg(&input)
+            .env("SLUICE_COMPILE_CACHE", scratch.path("cache"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stderr).unwrap()
+    };
+    assert!(run().contains("origin=Compiled"));
+    assert_eq!(std::fs::read_dir(scratch.path("cache")).unwrap().count(), 1);
+    assert!(run().contains("origin=Cache"));
 }

@@ -51,7 +51,15 @@ pub fn run(
     let engine = PluginEngine::new()?;
     let name = wasm.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    let compiled = Arc::new(engine.compile(name, &bytes)?);
+    let compiled = match super::compile_cache() {
+        Some(cache) => {
+            let (compiled, origin) = engine.compile_cached(name, &bytes, &cache)?;
+            tracing::debug!(plugin = name, ?origin, "plugin loaded");
+            compiled
+        }
+        None => engine.compile(name, &bytes)?,
+    };
+    let compiled = Arc::new(compiled);
     // The pipeline's own chain, so that a failure is isolated to its records as in `run`.
     let (_versions, receiver) = watch::channel(compiled);
     let spec = SlotSpec {

@@ -15,7 +15,8 @@
 //! positions: whoever can write it can already change what the host runs.
 //!
 //! The most recently used [`KEEP`] entries stay (a hit refreshes an entry's time); older
-//! ones are removed after each write.
+//! ones are removed after each write. (An entry of a component that embeds an
+//! interpreter, Python or JavaScript, is some 30 MB.)
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -33,6 +34,7 @@ const HEADER: usize = MAGIC.len() + 32;
 
 pub struct CompileCache {
     dir: PathBuf,
+    keep: usize,
 }
 
 /// Where a component came from, for the log.
@@ -44,7 +46,12 @@ pub enum Origin {
 
 impl CompileCache {
     pub fn new(dir: PathBuf) -> Self {
-        CompileCache { dir }
+        CompileCache { dir, keep: KEEP }
+    }
+
+    /// A cache that keeps only the `keep` most recently used entries.
+    pub fn keeping(dir: PathBuf, keep: usize) -> Self {
+        CompileCache { dir, keep }
     }
 
     /// The component for `bytes`: deserialized from a verified entry, or compiled (and then
@@ -103,7 +110,7 @@ impl CompileCache {
         Ok(())
     }
 
-    /// Removes all but the [`KEEP`] most recently used entries.
+    /// Removes all but the `keep` most recently used entries.
     fn prune(&self) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
         let mut entries: Vec<(SystemTime, PathBuf)> = entries
@@ -112,7 +119,7 @@ impl CompileCache {
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
         entries.sort_by_key(|entry| std::cmp::Reverse(entry.0));
-        for (_, old) in entries.into_iter().skip(KEEP) {
+        for (_, old) in entries.into_iter().skip(self.keep) {
             let _ = std::fs::remove_file(old);
         }
     }
@@ -168,5 +175,18 @@ mod tests {
         let other = Engine::new(&config).unwrap();
         assert_eq!(cache.load(&other, EMPTY_COMPONENT).unwrap().1, Origin::Compiled);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "one entry per engine configuration");
+    }
+
+    #[test]
+    fn only_the_most_recently_used_entries_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::keeping(dir.path().to_owned(), 1);
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let (first, second) = (Engine::default(), Engine::new(&config).unwrap());
+        cache.load(&first, EMPTY_COMPONENT).unwrap();
+        cache.load(&second, EMPTY_COMPONENT).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(cache.load(&second, EMPTY_COMPONENT).unwrap().1, Origin::Cache, "the newer entry stayed");
     }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use wasmtime::component::Component;
 
 use super::bindings::PluginPre;
+use super::cache::CompileCache;
 use super::engine::PluginEngine;
 
 /// Interfaces the host links: its own, and WASI 0.2 with no capabilities granted.
@@ -59,7 +60,16 @@ pub struct Inspection {
 impl PluginEngine {
     /// Describes `bytes` as a plugin. `Err` only if it is not a component at all.
     pub fn inspect(&self, name: &str, bytes: &[u8]) -> anyhow::Result<Inspection> {
-        let component = match Component::from_binary(&self.engine, bytes) {
+        self.inspect_cached(name, bytes, None)
+    }
+
+    /// Like [`PluginEngine::inspect`], compiling through `cache` when there is one.
+    pub fn inspect_cached(&self, name: &str, bytes: &[u8], cache: Option<&CompileCache>) -> anyhow::Result<Inspection> {
+        let component = match cache {
+            Some(cache) => cache.load(&self.engine, bytes).map(|(component, _)| component),
+            None => Component::from_binary(&self.engine, bytes).map_err(anyhow::Error::from),
+        };
+        let component = match component {
             Ok(component) => component,
             // Reuse compile's explanation (core module, not wasm, ...).
             Err(_) => {
