@@ -174,3 +174,20 @@ fn python_plugins_route_a_normal_load_across_instance_recycling() {
     let dead = scratch.read_envelopes("out/dlq.jsonl");
     assert!(header(&dead[0], "sluice.error").unwrap().starts_with("value is not valid JSON: "), "{}", dead[0]);
 }
+
+#[test]
+fn a_project_that_does_not_build_fails_with_the_toolchains_reason_and_leaves_no_file() {
+    let scratch = Scratch::with_plugins(&[]);
+    scratch.write("broken/app.py", "import sluice_sdk as sluice\n\ndef process(:\n");
+    let output = sluice().args(["plugin", "build"]).arg(scratch.path("broken")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("SyntaxError"), "the toolchain's own message reaches the author:\n{stderr}");
+    assert!(stderr.trim_end().ends_with("error: componentize-py failed (exit status: 1)"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(scratch.path("broken/build")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    let output = sluice().args(["plugin", "build"]).arg(scratch.path("")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not a plugin project: it has none of Cargo.toml (rust), app.py (python)"), "{stderr}");
+}
