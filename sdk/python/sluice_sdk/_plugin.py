@@ -3,6 +3,7 @@ the configuration it is built from, and `export`, which turns a plugin class int
 component's `transform` interface."""
 
 import traceback
+from pathlib import Path
 
 from . import _batch
 
@@ -105,9 +106,18 @@ def process_batch(plugin, batch):
     return _batch.run(batch, *loop_of(plugin))
 
 
+# Frames in these directories are not the plugin's own code: the SDK's, and the standard
+# library's (where `traceback` itself lives, natively and in a component alike).
+_NOT_THE_PLUGIN = (str(Path(__file__).parent), str(Path(traceback.__file__).parent))
+
+
 def describe(error):
-    """An exception as the host will show it: its type, message and where it was raised."""
-    frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else None
+    """An exception as the host will show it: its type, message and the line of the
+    plugin's own code it came from (not the standard library's or the SDK's, where a
+    `json.loads` or a `record.header` call may have raised it)."""
+    frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ else []
+    own = [f for f in frames if not f.filename.startswith(_NOT_THE_PLUGIN)]
+    frame = (own or frames)[-1:]
     where = f" (at {frame[0].filename}:{frame[0].lineno})" if frame else ""
     message = str(error)
     return f"{type(error).__name__}: {message}{where}" if message else f"{type(error).__name__}{where}"

@@ -33,7 +33,7 @@ class Record:
 
     __slots__ = ("_batch", "_fields", "_at", "_end", "source")
 
-    # Set by the batch loop, without __init__ (see `_batch.process`):
+    # Set by the batch loop, without __init__ (see `_batch.run`):
     # _batch: the batch; _fields: its fixed part (offset, partition, timestamp, key length,
     # value length, stream length, header count); _at: where its key starts, value and
     # headers following; _end: where its headers end and its stream name starts;

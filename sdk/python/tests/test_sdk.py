@@ -1,5 +1,7 @@
 """The SDK's API, run natively through the real encoding with `sluice_sdk.testing`."""
 
+import json
+
 import pytest
 
 import sluice_sdk as sluice
@@ -75,6 +77,15 @@ class Failing(sluice.Plugin):
 def test_an_exception_fails_the_batch_with_its_type_message_and_place():
     with pytest.raises(Failed, match=r"KeyError: 'x' \(at .*test_sdk.py:\d+\)"):
         run(Failing, {}, [TestRecord("x")])
+
+
+def test_an_exception_from_the_standard_library_names_the_plugins_line():
+    class ParsesByHand(sluice.Plugin):
+        def process(self, record, out):
+            out.emit_value(str(json.loads(record.value)))
+
+    with pytest.raises(Failed, match=r"JSONDecodeError: .* \(at .*test_sdk.py:\d+\)$"):
+        run(ParsesByHand, {}, [TestRecord("{")])
 
 
 class Configured(sluice.Plugin):
