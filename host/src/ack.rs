@@ -237,6 +237,11 @@ impl AckTracker {
     pub fn outstanding(&self) -> usize {
         self.batches.len()
     }
+
+    /// Whether a batch older than `seq` is still outstanding.
+    pub fn outstanding_before(&self, seq: BatchSeq) -> bool {
+        self.batches.front().is_some_and(|&(oldest, ..)| oldest < seq)
+    }
 }
 
 #[cfg(test)]

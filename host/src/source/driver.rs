@@ -64,6 +64,9 @@ impl Lanes {
     }
 }
 
+/// How long a lane that lost a batch waits for the batches before it to be acknowledged.
+const LOST_GRACE: Duration = Duration::from_secs(10);
+
 /// Drives one lane until it is exhausted, or until `shutdown`, and everything it sent has
 /// been acknowledged and committed.
 async fn run<S: Source>(
@@ -86,9 +89,23 @@ async fn run<S: Source>(
     let mut timer_armed = false;
     let mut waited_out = false;
 
+    // The first batch lost downstream, and why. Nothing is sent or read after it, and the
+    // lane fails once every batch before it has completed and been committed: a batch
+    // the sinks are still flushing when a later one is lost is delivered, and reading it
+    // again after a restart would repeat it.
+    let mut lost: Option<(u64, String)> = None;
+    // How long it waits for them: a sink that never answers must not keep a failed lane.
+    let grace = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(grace);
+
     loop {
+        if let Some((seq, why)) = &lost
+            && !tracker.outstanding_before(*seq)
+        {
+            anyhow::bail!("source `{name}`: batch {seq} was not delivered: {why}");
+        }
         let reading = !(exhausted || stopping);
-        let due = !builder.is_empty() && (builder.is_full() || waited_out || !reading);
+        let due = lost.is_none() && !builder.is_empty() && (builder.is_full() || waited_out || !reading);
         if !reading && builder.is_empty() && tracker.outstanding() == 0 {
             return Ok(());
         }
@@ -104,14 +121,18 @@ async fn run<S: Source>(
                             checkpoint = tracker.completed(seq).or(checkpoint);
                             acked += 1;
                         }
-                        // Commit what completed before it, then stop: nothing from the lost
-                        // batch on may be committed, and the records are read again after a
-                        // restart.
+                        // Nothing from the lost batch on may be committed (the tracker never
+                        // passes it), and those records are read again after a restart. The
+                        // host stops; this lane first waits for the batches before it.
                         Completion::Lost(seq, why) => {
-                            if let Some(checkpoint) = checkpoint {
-                                source.commit(checkpoint).await.with_context(|| format!("source `{name}`: commit failed"))?;
+                            if lost.is_none() {
+                                grace.as_mut().reset(Instant::now() + LOST_GRACE);
                             }
-                            anyhow::bail!("source `{name}`: batch {seq} was not delivered: {why}");
+                            if lost.as_ref().is_none_or(|&(first, _)| seq < first) {
+                                lost = Some((seq, why));
+                            }
+                            stopping = true;
+                            shutdown.cancel();
                         }
                     }
                 }
@@ -153,6 +174,10 @@ async fn run<S: Source>(
             }
             () = &mut timer, if timer_armed && !waited_out => {
                 waited_out = true;
+            }
+            () = &mut grace, if lost.is_some() => {
+                let (seq, why) = lost.take().expect("guarded");
+                anyhow::bail!("source `{name}`: batch {seq} was not delivered: {why} (earlier batches still unacknowledged after {LOST_GRACE:?} are read again after a restart)");
             }
         }
     }
@@ -210,6 +235,48 @@ mod tests {
             .expect_err("a lost batch fails the lane");
         assert!(error.to_string().contains("batch 1 was not delivered"), "{error:#}");
         assert_eq!(*commits.lock().unwrap(), [10], "only the first batch is committed");
+        drop(worker.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_batch_delivered_after_a_later_one_was_lost_is_still_committed() {
+        let commits = Arc::new(Mutex::new(Vec::new()));
+        let source = Counting { next: 0, count: 30, commits: commits.clone() };
+        let (downstream, mut batches) = mpsc::channel(1);
+        let shutdown = CancellationToken::new();
+        // A worker whose sinks are still flushing the first batch when it loses the second.
+        let stopping = shutdown.clone();
+        let worker = tokio::spawn(async move {
+            let first: Batch = batches.recv().await.unwrap();
+            drop(batches.recv().await.unwrap());
+            stopping.cancelled().await; // the loss reached the lane, and the host stops
+            first.ack.dispatched();
+            batches
+        });
+        let settings = BatchSettings { size: 10, wait: Duration::from_secs(60) };
+        let lane = run(source, Arc::from("s"), settings, downstream, shutdown, Arc::default());
+        let error = tokio::time::timeout(Duration::from_secs(10), lane).await.unwrap().expect_err("the lane fails");
+        assert!(error.to_string().contains("batch 1 was not delivered"), "{error:#}");
+        assert_eq!(*commits.lock().unwrap(), [10], "the first batch, delivered last, is committed");
+        drop(worker.await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lane_that_lost_a_batch_waits_for_the_earlier_ones_only_so_long() {
+        let commits = Arc::new(Mutex::new(Vec::new()));
+        let source = Counting { next: 0, count: 30, commits: commits.clone() };
+        let (downstream, mut batches) = mpsc::channel(1);
+        // A worker whose sinks never answer for the first batch, and that loses the second.
+        let worker = tokio::spawn(async move {
+            let first: Batch = batches.recv().await.unwrap();
+            drop(batches.recv().await.unwrap());
+            (first, batches)
+        });
+        let settings = BatchSettings { size: 10, wait: Duration::from_secs(60) };
+        let lane = run(source, Arc::from("s"), settings, downstream, CancellationToken::new(), Arc::default());
+        let error = lane.await.expect_err("the lane fails");
+        assert!(error.to_string().contains("still unacknowledged after 10s"), "{error:#}");
+        assert!(commits.lock().unwrap().is_empty(), "nothing was acknowledged, nothing committed");
         drop(worker.await.unwrap());
     }
 }
