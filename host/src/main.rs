@@ -96,6 +96,10 @@ enum PluginCommand {
 enum Lang {
     Rust,
     Python,
+    /// JavaScript.
+    Js,
+    /// TypeScript.
+    Ts,
 }
 
 impl From<Lang> for Language {
@@ -103,6 +107,8 @@ impl From<Lang> for Language {
         match lang {
             Lang::Rust => Language::Rust,
             Lang::Python => Language::Python,
+            Lang::Js => Language::JavaScript,
+            Lang::Ts => Language::TypeScript,
         }
     }
 }

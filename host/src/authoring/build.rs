@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::{Language, check_name, sdk, toolchain};
+use super::{Language, check_name, js, sdk, toolchain};
 
 /// A built plugin.
 #[derive(Debug)]
@@ -38,6 +38,7 @@ pub fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<Built> {
     let built = match language {
         Language::Rust => rust(&dir, &partial),
         Language::Python => python(&dir, &partial),
+        Language::JavaScript | Language::TypeScript => js::build(&dir, language, &partial),
     };
     if let Err(e) = built {
         let _ = std::fs::remove_file(&partial);
@@ -49,7 +50,7 @@ pub fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<Built> {
 }
 
 /// Runs `command`, its output going to the user, and fails with `what` if it fails.
-fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
+pub(super) fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
     let status = command.status().with_context(|| format!("cannot start {what} ({:?})", command.get_program()))?;
     anyhow::ensure!(status.success(), "{what} failed ({status})");
     Ok(())

@@ -17,6 +17,7 @@
 
 pub mod build;
 pub mod expect;
+mod js;
 pub mod new;
 mod sdk;
 pub mod test;
@@ -32,10 +33,12 @@ use crate::plugin::cache::CompileCache;
 pub enum Language {
     Rust,
     Python,
+    JavaScript,
+    TypeScript,
 }
 
 impl Language {
-    pub const ALL: [Language; 2] = [Language::Rust, Language::Python];
+    pub const ALL: [Language; 4] = [Language::Rust, Language::Python, Language::JavaScript, Language::TypeScript];
 
     /// The language of the project in `dir`, from the file its toolchain starts from.
     pub fn detect(dir: &Path) -> anyhow::Result<Language> {
@@ -60,6 +63,8 @@ impl Language {
         match self {
             Language::Rust => "Cargo.toml",
             Language::Python => "app.py",
+            Language::JavaScript => "src/index.js",
+            Language::TypeScript => "src/index.ts",
         }
     }
 }
@@ -69,6 +74,8 @@ impl fmt::Display for Language {
         f.write_str(match self {
             Language::Rust => "rust",
             Language::Python => "python",
+            Language::JavaScript => "js",
+            Language::TypeScript => "ts",
         })
     }
 }
@@ -119,7 +126,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = Language::detect(dir.path()).unwrap_err().to_string();
         assert!(
-            err.ends_with("has none of Cargo.toml (rust), app.py (python) (`sluice plugin new` writes one)"),
+            err.ends_with(
+                "has none of Cargo.toml (rust), app.py (python), src/index.js (js), src/index.ts (ts) \
+                 (`sluice plugin new` writes one)"
+            ),
             "{err}"
         );
         std::fs::write(dir.path().join("app.py"), "").unwrap();

@@ -27,12 +27,17 @@ const COMMON: &[Template] = templates!["tests": "input.jsonl", "expected.jsonl"]
 const RUST: &[Template] = templates!["rust": "Cargo.toml", "README.md", "src/lib.rs"];
 const PYTHON: &[Template] =
     templates!["python": "README.md", "app.py", "conftest.py", "requirements.txt", "test_app.py"];
+const JS: &[Template] = templates!["js": "README.md", "package.json", "src/index.js", "src/index.test.js"];
+const TS: &[Template] =
+    templates!["ts": "README.md", "package.json", "tsconfig.json", "src/index.ts", "src/index.test.ts"];
 const GITIGNORE: &str = include_str!("../../../sdk/templates/gitignore");
 
 fn templates(language: Language) -> &'static [Template] {
     match language {
         Language::Rust => RUST,
         Language::Python => PYTHON,
+        Language::JavaScript => JS,
+        Language::TypeScript => TS,
     }
 }
 
@@ -82,12 +87,21 @@ mod tests {
     #[test]
     fn every_template_file_is_built_in() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/templates");
-        for (language, dir) in [(Language::Rust, "rust"), (Language::Python, "python")] {
+        for language in Language::ALL {
+            let dir = language.to_string();
             let embedded: BTreeSet<String> = templates(language).iter().map(|t| t.path.to_owned()).collect();
             assert_eq!(embedded, files_under(&root.join(dir)), "{language}");
         }
         let common: BTreeSet<String> = COMMON.iter().map(|t| t.path.to_owned()).collect();
         assert_eq!(common, files_under(&root.join("tests")));
+    }
+
+    #[test]
+    fn the_typescript_template_pins_what_the_toolchains_file_does() {
+        let package: serde_json::Value = serde_json::from_str(TS.iter().find(|t| t.path == "package.json").unwrap().text).unwrap();
+        let dev = &package["devDependencies"];
+        assert_eq!(dev["typescript"], super::super::toolchain::pinned("js", "typescript"));
+        assert_eq!(dev["@types/node"], super::super::toolchain::pinned("js", "types-node"));
     }
 
     #[test]

@@ -44,10 +44,28 @@ const PYTHON: &[Embedded] = embed![
     "sdk/python/sluice_sdk/testing.py",
 ];
 
+/// The SDK of JavaScript and TypeScript alike: the modules, their types, and the
+/// package that a project's `file:` dependency installs.
+const JS: &[Embedded] = embed![
+    "sdk/js/package.json",
+    "sdk/js/src/batch.js",
+    "sdk/js/src/host.js",
+    "sdk/js/src/index.js",
+    "sdk/js/src/json.js",
+    "sdk/js/src/plugin.js",
+    "sdk/js/src/record.js",
+    "sdk/js/src/testing.js",
+    "sdk/js/src/utf8.js",
+    "sdk/js/src/wire.js",
+    "sdk/js/types/index.d.ts",
+    "sdk/js/types/testing.d.ts",
+];
+
 fn files(language: Language) -> &'static [Embedded] {
     match language {
         Language::Rust => RUST,
         Language::Python => PYTHON,
+        Language::JavaScript | Language::TypeScript => JS,
     }
 }
 
@@ -99,6 +117,8 @@ mod tests {
         let rust = in_repository(&["sdk/rust", "sdk/rust/src", "sdk/wire", "sdk/wire/src"], &[".rs", "Cargo.toml"]);
         assert_eq!(embedded(Language::Rust), rust);
         assert_eq!(embedded(Language::Python), in_repository(&["sdk/python/sluice_sdk"], &[".py"]));
+        let js = in_repository(&["sdk/js", "sdk/js/src", "sdk/js/types"], &[".js", ".d.ts", "package.json"]);
+        assert_eq!(embedded(Language::JavaScript), js);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use anyhow::Context;
 const PINS: &str = include_str!("../../../sdk/toolchains.toml");
 
 /// The version `sdk/toolchains.toml` pins for `tool` of `language`.
-fn pinned(language: &str, tool: &str) -> String {
+pub(super) fn pinned(language: &str, tool: &str) -> String {
     let pins: toml::Table = toml::from_str(PINS).expect("sdk/toolchains.toml is valid TOML");
     let version = pins.get(language).and_then(|l| l.get(tool)).and_then(|v| v.as_str());
     version.unwrap_or_else(|| panic!("sdk/toolchains.toml pins no `{tool}` for {language}")).to_owned()
@@ -51,6 +51,31 @@ pub fn python() -> anyhow::Result<Python> {
     Ok(tools)
 }
 
+/// The JavaScript toolchain: an npm project holding the pinned componentize-js,
+/// componentize-qjs and esbuild. Node and npm themselves are the user's own, like cargo.
+pub struct Js {
+    bin: PathBuf,
+}
+
+impl Js {
+    /// The command-line program of one of the toolchain's packages.
+    pub fn tool(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+}
+
+pub fn js() -> anyhow::Result<Js> {
+    let version = pinned("js", "componentize-js");
+    let dir = root()?.join(format!("js-{version}"));
+    let tools = Js { bin: dir.join("node_modules/.bin") };
+    for tool in ["componentize-js", "componentize-qjs", "esbuild"] {
+        if !tools.tool(tool).is_file() {
+            return Err(missing(&format!("{tool} (with componentize-js {version})"), &dir));
+        }
+    }
+    Ok(tools)
+}
+
 /// The Rust toolchain is the user's own (rustup's), with the `wasm32-wasip2` target.
 pub fn rust() -> anyhow::Result<()> {
     let output = Command::new("rustc")
@@ -72,5 +97,8 @@ mod tests {
     fn every_language_has_its_pins() {
         assert!(!pinned("python", "componentize-py").is_empty());
         assert!(!pinned("python", "pytest").is_empty());
+        for tool in ["componentize-js", "componentize-qjs", "esbuild", "typescript", "types-node"] {
+            assert!(!pinned("js", tool).is_empty());
+        }
     }
 }
