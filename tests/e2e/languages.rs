@@ -43,6 +43,18 @@ fn python_examples_give_the_shared_results() {
     examples_give_the_shared_results(&built_examples("python"));
 }
 
+/// On StarlingMonkey, the default engine.
+#[test]
+fn javascript_examples_give_the_shared_results() {
+    examples_give_the_shared_results(&built_examples("js"));
+}
+
+/// On QuickJS, which their package.json chooses.
+#[test]
+fn typescript_examples_give_the_shared_results() {
+    examples_give_the_shared_results(&built_examples("ts"));
+}
+
 #[test]
 fn results_that_differ_from_the_expectations_fail_with_a_diff() {
     let expected = workspace_root().join("plugins/expected");
@@ -129,6 +141,30 @@ fn the_author_loop_works_in_python() {
     assert!(status.success(), "pytest in the new project");
 }
 
+#[test]
+fn the_author_loop_works_in_javascript() {
+    let scratch = Scratch::with_plugins(&[]);
+    let project = author_loop(&scratch, "js");
+    npm_test(&project);
+}
+
+#[test]
+fn the_author_loop_works_in_typescript() {
+    let scratch = Scratch::with_plugins(&[]);
+    let project = author_loop(&scratch, "ts");
+    assert!(project.join(".sluice/build/src/index.js").is_file(), "the build compiled the TypeScript with tsc");
+    npm_test(&project);
+}
+
+/// The project's own unit tests, natively: `npm test` (node --test, after tsc for
+/// TypeScript).
+fn npm_test(project: &Path) {
+    let output = std::process::Command::new("npm").args(["test", "--silent"]).current_dir(project).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "npm test in the new project: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("# pass 1\n") && stdout.contains("# fail 0\n"), "{stdout}");
+}
+
 /// The Python of the pinned toolchain that `scripts/setup --plugin-toolchains` installs.
 fn python_toolchain() -> std::path::PathBuf {
     let pins: toml::Table =
@@ -146,6 +182,17 @@ fn a_python_plugin_bundles_a_package_from_pypi() {
     let output = sluice().args(["plugin", "build"]).arg(&example).arg("--out").arg(scratch.path("")).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     passes_its_tests(&scratch.path("human-sizes.wasm"), &example);
+}
+
+#[test]
+fn a_typescript_plugin_bundles_a_package_from_npm() {
+    let scratch = Scratch::with_plugins(&[]);
+    let example = workspace_root().join("examples/plugins/human-sizes-ts");
+    let output = sluice().args(["plugin", "build"]).arg(&example).arg("--out").arg(scratch.path("")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let bundle = std::fs::read_to_string(example.join(".sluice/build/plugin.js")).unwrap();
+    assert!(bundle.contains("node_modules/pretty-bytes/"), "the package is bundled into the module");
+    passes_its_tests(&scratch.path("human-sizes-ts.wasm"), &example);
 }
 
 /// componentize-py 0.25.1 never frees the buffer a call returns: a Python instance's
@@ -189,5 +236,22 @@ fn a_project_that_does_not_build_fails_with_the_toolchains_reason_and_leaves_no_
 
     let output = sluice().args(["plugin", "build"]).arg(scratch.path("")).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("is not a plugin project: it has none of Cargo.toml (rust), app.py (python)"), "{stderr}");
+    let names = "it has none of Cargo.toml (rust), app.py (python), src/index.js (js), src/index.ts (ts)";
+    assert!(stderr.contains(&format!("is not a plugin project: {names}")), "{stderr}");
+}
+
+#[test]
+fn a_typescript_type_error_fails_the_build_with_tscs_message() {
+    let scratch = Scratch::with_plugins(&[]);
+    let output = sluice().args(["plugin", "new", "typo", "--lang", "ts", "--dir"]).arg(scratch.path("")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let source = scratch.path("typo/src/index.ts");
+    let text = std::fs::read_to_string(&source).unwrap().replace("record.json()", "record.jsonn()");
+    std::fs::write(&source, text).unwrap();
+    let output = sluice().args(["plugin", "build"]).arg(scratch.path("typo")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("src/index.ts(") && stderr.contains("error TS2551: Property 'jsonn' does not exist"), "{stderr}");
+    assert!(stderr.trim_end().ends_with("error: tsc failed (exit status: 2)"), "{stderr}");
+    assert!(!scratch.path("typo/build/typo.wasm").exists());
 }

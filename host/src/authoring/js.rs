@@ -118,7 +118,8 @@ pub fn build(dir: &Path, language: Language, into: &Path) -> anyhow::Result<()> 
                 path.display()
             );
             let mut command = Command::new(tsc);
-            command.current_dir(dir).args(["--project", "tsconfig.json", "--rootDir", ".", "--outDir"]);
+            // Its diagnostics are the build's error messages: on stderr, as a build's are.
+            command.current_dir(dir).stdout(std::io::stderr()).args(["--project", "tsconfig.json", "--rootDir", ".", "--outDir"]);
             run(command.arg(sluice.join("build")), "tsc")?;
             "./build/src/index.js"
         }
@@ -161,7 +162,8 @@ fn install(dir: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut npm = Command::new("npm");
-    npm.current_dir(dir).args(["install", "--no-audit", "--no-fund", "--loglevel=error"]);
+    // What it says goes to stderr: stdout is the build's own report.
+    npm.current_dir(dir).stdout(std::io::stderr()).args(["install", "--no-audit", "--no-fund", "--loglevel=error"]);
     run(&mut npm, "npm install").context("JavaScript plugins build with Node.js and npm (https://nodejs.org)")?;
     std::fs::write(&stamp, state()).with_context(|| format!("cannot write {}", stamp.display()))?;
     Ok(())

@@ -40,6 +40,18 @@ export class Rejected {
   }
 }
 
+/** The outputs of an outcome; throws if the record was rejected. */
+export function outputs(outcome) {
+  if (outcome instanceof Rejected) throw new Error(`the record was rejected: ${outcome.reason}`);
+  return outcome;
+}
+
+/** The rejection reason of an outcome; throws if the record was not rejected. */
+export function reason(outcome) {
+  if (!(outcome instanceof Rejected)) throw new Error(`the record was not rejected: ${outcome.length} outputs`);
+  return outcome.reason;
+}
+
 /** Builds `PluginClass` from `config` (an object or `[key, value]` pairs) and runs it
  * over `records` as one batch. A record is an object with any of `value`, `key` (strings
  * or `Uint8Array`s), `headers` (`[name, value]` pairs), `timestamp`, `stream`,

@@ -1,8 +1,8 @@
 // Types of `sluice-sdk/testing` (`src/testing.js`).
 
-import type { Config, Data, Failed, Level, OutRecord, Plugin } from "./index.js";
+import type { Config, Data, Level, OutRecord, Plugin } from "./index.js";
 
-export { Failed };
+export { Failed } from "./index.js";
 
 /** An input record for `run`; absent fields are `null`. */
 export interface TestRecord {
@@ -33,6 +33,12 @@ export class Rejected {
 }
 
 export type Outcome = Emitted[] | Rejected;
+
+/** The outputs of an outcome; throws if the record was rejected. */
+export function outputs(outcome: Outcome): Emitted[];
+
+/** The rejection reason of an outcome; throws if the record was not rejected. */
+export function reason(outcome: Outcome): string;
 
 /** Builds `plugin` from `config` and runs it over `records` as one batch, through the
  * real encoding; one outcome per record. A failed `init` or `process` throws `Failed`. */

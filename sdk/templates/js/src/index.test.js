@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Rejected, run } from "sluice-sdk/testing";
+import { outputs, reason, run } from "sluice-sdk/testing";
 
 import { Tag } from "./index.js";
 
@@ -11,8 +11,7 @@ test("tags, drops and rejects", () => {
     { value: '{"level":"debug"}' },
     { value: "[1]" },
   ]);
-  assert.ok(Array.isArray(tagged) && Array.isArray(dropped));
-  assert.equal(tagged[0].valueString(), '{"level":"info","tag":"t"}');
-  assert.deepEqual(dropped, []);
-  assert.deepEqual(rejected, new Rejected("value is not a JSON object"));
+  assert.equal(outputs(tagged)[0].valueString(), '{"level":"info","tag":"t"}');
+  assert.deepEqual(outputs(dropped), []);
+  assert.equal(reason(rejected), "value is not a JSON object");
 });
