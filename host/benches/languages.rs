@@ -22,7 +22,17 @@ use sluice::record::{Record, RecordMeta};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The plugins measured, as `target/bench-plugins/NAME.wasm`.
-const PLUGINS: &[&str] = &["identity-rust", "identity-python", "raw-python", "json-rust", "json-python"];
+const PLUGINS: &[&str] = &[
+    "identity-rust",
+    "identity-python",
+    "raw-python",
+    "identity-js",
+    "identity-qjs",
+    "json-rust",
+    "json-python",
+    "json-js",
+    "json-qjs",
+];
 
 fn plugin_bytes(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-plugins").join(format!("{name}.wasm"));

@@ -222,6 +222,34 @@ fn python_plugins_route_a_normal_load_across_instance_recycling() {
     assert!(header(&dead[0], "sluice.error").unwrap().starts_with("value is not valid JSON: "), "{}", dead[0]);
 }
 
+/// A normal load through the JavaScript examples at the default plugin limits, on both
+/// engines: a garbage-collected heap must settle inside the default memory limit, not
+/// trap at it (StarlingMonkey's heap grows in large steps before it collects).
+fn javascript_plugins_route_a_normal_load(language: &str) {
+    built_examples(language);
+    let scratch = Scratch::with_plugins(&[]);
+    scratch.install_plugin(&format!("{language}/json-validate"), "json-validate");
+    scratch.install_plugin(&format!("{language}/router"), "router");
+    let n = 60_000;
+    scratch.write("input.jsonl", events(n, 13));
+    scratch.config(crate::routing::CONFIG.replace("batch_size = 64", "batch_size = 1000"));
+    let output = scratch.run_to_end();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "sluice failed:\n{log}");
+    assert!(!log.contains("batch failed"), "a batch failed:\n{log}");
+    assert_eq!(crate::routing::check_accounting(&scratch, n, 13, false), 0);
+}
+
+#[test]
+fn javascript_plugins_route_a_normal_load_at_the_default_limits() {
+    javascript_plugins_route_a_normal_load("js");
+}
+
+#[test]
+fn typescript_plugins_on_quickjs_route_a_normal_load_at_the_default_limits() {
+    javascript_plugins_route_a_normal_load("ts");
+}
+
 #[test]
 fn a_project_that_does_not_build_fails_with_the_toolchains_reason_and_leaves_no_file() {
     let scratch = Scratch::with_plugins(&[]);

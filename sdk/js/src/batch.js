@@ -6,7 +6,7 @@
 
 import { Output, Record, Reject, writeWithValue } from "./record.js";
 import { decode, encodeInto, maxBytes } from "./utf8.js";
-import { ABSENT, DEFAULT_ROUTE, INPUT_FIXED, OUTPUT_FIXED, REJECTED, WireError, Writer } from "./wire.js";
+import { ABSENT, DEFAULT_ROUTE, INPUT_FIXED, REJECTED, WireError, Writer } from "./wire.js";
 
 // What the loop calls per record (see `plugin.js`, `loopOf`).
 /** Nothing: every record is forwarded unchanged. */
@@ -70,7 +70,7 @@ export function run(batch, mode, handle) {
     if (pos > size) throw pastTheEnd(index, count);
 
     if (mode === FORWARD) {
-      forward(w, batch, view, start, at, end);
+      forward(w, batch, start, end);
       continue;
     }
     if (mode === MAP) {
@@ -100,7 +100,7 @@ export function run(batch, mode, handle) {
         continue;
       }
       if (keep) {
-        forward(w, batch, view, start, at, end);
+        forward(w, batch, start, end);
       } else {
         w.reserve(5);
         w.bytes[w.pos] = 0;
@@ -130,19 +130,18 @@ export function run(batch, mode, handle) {
   return w.written();
 }
 
-/** One outcome of one output: the input record unchanged, on the default route. */
-function forward(w, batch, view, start, at, end) {
-  w.reserve(5 + OUTPUT_FIXED + (end - at));
-  const bytes = w.bytes;
+/** One outcome of one output: the input record unchanged, on the default route. An
+ * output record's fixed part is laid out as bytes 12..32 of the input record's, but for
+ * the route length where the input has its stream's, and its key, value and headers
+ * follow as they do in the input: one copy of `[start + 12, end)` and one field set. */
+function forward(w, batch, start, end) {
+  w.reserve(5 + end - start);
   const o = w.pos;
-  bytes[o] = 0;
+  w.bytes[o] = 0;
   w.view.setUint32(o + 1, 1, true);
-  // Timestamp, key-len and value-len, as the input record has them.
-  bytes.set(batch.subarray(start + 12, start + 28), o + 5);
+  w.bytes.set(batch.subarray(start + 12, end), o + 5);
   w.view.setUint16(o + 21, DEFAULT_ROUTE, true);
-  w.view.setUint16(o + 23, view.getUint16(start + 30, true), true);
-  bytes.set(batch.subarray(at, end), o + 5 + OUTPUT_FIXED);
-  w.pos = o + 5 + OUTPUT_FIXED + (end - at);
+  w.pos = o + 5 + end - start - 12;
 }
 
 function reject(w, rejection) {

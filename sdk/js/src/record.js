@@ -172,13 +172,11 @@ export class Output {
     const name = this._route(route);
     const w = this._w;
     w.reserve(OUTPUT_FIXED + (r._end - r._at) + (name === null ? 0 : name.length));
-    const bytes = w.bytes;
     const o = w.pos;
-    // Timestamp, key-len and value-len, as the input record has them.
-    bytes.set(r._batch.subarray(r._pos + 12, r._pos + 28), o);
+    // The input's bytes 12..32 are the output's fixed part but for the route length
+    // (where the input has its stream's), and its key, value and headers follow.
+    w.bytes.set(r._batch.subarray(r._pos + 12, r._end), o);
     w.view.setUint16(o + 16, name === null ? DEFAULT_ROUTE : name.length, true);
-    w.view.setUint16(o + 18, r._view.getUint16(r._pos + 30, true), true);
-    bytes.set(r._batch.subarray(r._at, r._end), o + OUTPUT_FIXED);
     w.pos = o + OUTPUT_FIXED + (r._end - r._at);
     if (name !== null) w.copy(name);
     this._count++;
