@@ -212,16 +212,13 @@ void sluice_emit(sluice_output *out, const sluice_out_record *record, const char
     out->count++;
 }
 
-/* Where the record's outcome starts in the result: a rejection rewinds to it. */
-static size_t outcome_at;
-
 void sluice_reject(sluice_output *out, const char *format, ...) {
     if (out->rejected || out->failure) return;
     va_list args;
     va_start(args, format);
     char *reason = sluice_format(format, args);
     va_end(args);
-    out->result->len = outcome_at;
+    out->result->len = out->outcome_at;
     uint8_t head[5] = {1};
     put32(head + 1, (uint32_t)strlen(reason));
     sluice_buf_append(out->result, head, 5);
@@ -317,7 +314,7 @@ char *sluice_run_batch(const sluice_plugin *plugin, void *state, const uint8_t *
         record.json = 0;
         out.count = 0;
         out.rejected = false;
-        outcome_at = result->len;
+        out.outcome_at = result->len;
         sluice_buf_append(result, outputs, 5);
         if (plugin->process) {
             plugin->process(state, &record, &out);
@@ -330,7 +327,7 @@ char *sluice_run_batch(const sluice_plugin *plugin, void *state, const uint8_t *
             sluice_forward(&out, NULL);
         }
         if (out.failure) return out.failure;
-        if (!out.rejected) put32(result->ptr + outcome_at + 1, out.count);
+        if (!out.rejected) put32(result->ptr + out.outcome_at + 1, out.count);
         p += next;
     }
     if (p != end) return malformed("%zu bytes after the last record", (size_t)(end - p));

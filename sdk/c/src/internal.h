@@ -31,6 +31,8 @@ struct sluice_output {
     sluice_buf *result;
     const sluice_record *record;
     uint32_t count;
+    /* Where the record's outcome starts in the result: a rejection rewinds to it. */
+    size_t outcome_at;
     bool rejected;
     /* A failure of the batch (`sluice_fail`), owned by the output. */
     char *failure;

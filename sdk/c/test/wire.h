@@ -49,19 +49,6 @@ static uint64_t take(const uint8_t **p, int bytes) {
     return v;
 }
 
-static bool is_utf8(const uint8_t *p, size_t len) {
-    sluice_buf quoted = {0};
-    sluice_buf_append(&quoted, "\"", 1);
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') continue; /* only UTF-8 is in question */
-        sluice_buf_append(&quoted, p + i, 1);
-    }
-    sluice_buf_append(&quoted, "\"", 1);
-    bool ok = sluice_json_valid(sluice_buf_bytes(&quoted), NULL);
-    sluice_buf_free(&quoted);
-    return ok;
-}
-
 /* Reads a result for a batch of `records`; NULL, or why it is refused. */
 static const char *decode_result(sluice_bytes result, size_t records, struct decoded *d) {
     const uint8_t *p = result.ptr, *end = result.ptr + result.len;
@@ -75,7 +62,7 @@ static const char *decode_result(sluice_bytes result, size_t records, struct dec
         uint64_t tag = take(&p, 1), n = take(&p, 4);
         if (tag == 1) {
             NEED(n, "a rejection reason");
-            if (!is_utf8(p, n)) return "a rejection reason is not UTF-8";
+            if (!sluice_utf8_valid((sluice_bytes){p, n})) return "a rejection reason is not UTF-8";
             p += n;
             d->rejected++;
             continue;
@@ -91,7 +78,7 @@ static const char *decode_result(sluice_bytes result, size_t records, struct dec
                 NEED(2, "a header name length");
                 uint64_t name = take(&p, 2);
                 NEED(name, "a header name");
-                if (!is_utf8(p, name)) return "a header name is not UTF-8";
+                if (!sluice_utf8_valid((sluice_bytes){p, name})) return "a header name is not UTF-8";
                 p += name;
                 NEED(4, "a header value length");
                 uint64_t len = take(&p, 4);
@@ -102,7 +89,7 @@ static const char *decode_result(sluice_bytes result, size_t records, struct dec
                 d->default_routes++;
             } else {
                 NEED(route, "a route");
-                if (!is_utf8(p, route)) return "a route is not UTF-8";
+                if (!sluice_utf8_valid((sluice_bytes){p, route})) return "a route is not UTF-8";
                 p += route;
             }
             d->outputs++;
