@@ -107,11 +107,14 @@ size_t sluice_record_header_count(const sluice_record *r) { return get16(r->fixe
 
 bool sluice_record_header(const sluice_record *r, size_t index, sluice_bytes *name, sluice_bytes *value) {
     if (index >= sluice_record_header_count(r)) return false;
-    const uint8_t *p = r->headers;
-    for (size_t i = 0;; i++) {
+    sluice_record *cache = (sluice_record *)r; /* the position is the SDK's own */
+    if (index < cache->header_index) cache->header_index = 0, cache->header_at = r->headers;
+    const uint8_t *p = cache->header_at;
+    for (size_t i = cache->header_index;; i++) {
         size_t name_len = get16(p);
         size_t value_len = get32(p + 2 + name_len);
         if (i == index) {
+            cache->header_index = i, cache->header_at = p;
             *name = (sluice_bytes){p + 2, name_len};
             *value = (sluice_bytes){p + 6 + name_len, value_len};
             return true;
@@ -312,6 +315,8 @@ char *sluice_run_batch(const sluice_plugin *plugin, void *state, const uint8_t *
         record.headers = p + headers;
         record.end = p + headers_end;
         record.json = 0;
+        record.header_index = 0;
+        record.header_at = record.headers;
         out.count = 0;
         out.rejected = false;
         out.outcome_at = result->len;

@@ -25,6 +25,10 @@ struct sluice_record {
     sluice_bytes source;
     /* Whether the value was checked as JSON: 0 not yet, 1 valid, 2 not. */
     int json;
+    /* Where header `header_index` starts: reading headers in order costs one step each,
+     * not a walk from the first. */
+    size_t header_index;
+    const uint8_t *header_at;
 };
 
 struct sluice_output {
