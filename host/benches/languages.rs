@@ -28,10 +28,12 @@ const PLUGINS: &[&str] = &[
     "raw-python",
     "identity-js",
     "identity-qjs",
+    "identity-c",
     "json-rust",
     "json-python",
     "json-js",
     "json-qjs",
+    "json-c",
 ];
 
 fn plugin_bytes(name: &str) -> Vec<u8> {

@@ -100,6 +100,7 @@ enum Lang {
     Js,
     /// TypeScript.
     Ts,
+    C,
 }
 
 impl From<Lang> for Language {
@@ -109,6 +110,7 @@ impl From<Lang> for Language {
             Lang::Python => Language::Python,
             Lang::Js => Language::JavaScript,
             Lang::Ts => Language::TypeScript,
+            Lang::C => Language::C,
         }
     }
 }

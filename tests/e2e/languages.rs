@@ -56,6 +56,11 @@ fn typescript_examples_give_the_shared_results() {
 }
 
 #[test]
+fn c_examples_give_the_shared_results() {
+    examples_give_the_shared_results(&built_examples("c"));
+}
+
+#[test]
 fn results_that_differ_from_the_expectations_fail_with_a_diff() {
     let expected = workspace_root().join("plugins/expected");
     // The router's results are not the filter's.
@@ -156,6 +161,17 @@ fn the_author_loop_works_in_typescript() {
     npm_test(&project);
 }
 
+#[test]
+fn the_author_loop_works_in_c() {
+    let scratch = Scratch::with_plugins(&[]);
+    let project = author_loop(&scratch, "c");
+    // The project's own unit test, natively, under the sanitizers.
+    let output = std::process::Command::new("make").args(["--silent", "test"]).current_dir(&project).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "make test in the new project: {stderr}");
+    assert!(stderr.ends_with(" checks, 0 failed\n"), "{stderr}");
+}
+
 /// The project's own unit tests, natively: `npm test` (node --test, after tsc for
 /// TypeScript).
 fn npm_test(project: &Path) {
@@ -222,10 +238,11 @@ fn python_plugins_route_a_normal_load_across_instance_recycling() {
     assert!(header(&dead[0], "sluice.error").unwrap().starts_with("value is not valid JSON: "), "{}", dead[0]);
 }
 
-/// A normal load through the JavaScript examples at the default plugin limits, on both
-/// engines: a garbage-collected heap must settle inside the default memory limit, not
-/// trap at it (StarlingMonkey's heap grows in large steps before it collects).
-fn javascript_plugins_route_a_normal_load(language: &str) {
+/// A normal load through a language's examples at the default plugin limits: a
+/// garbage-collected heap (JavaScript's, on either engine) must settle inside the default
+/// memory limit, not trap at it (StarlingMonkey's heap grows in large steps before it
+/// collects), and a C plugin's allocations must not pile up from batch to batch.
+fn examples_route_a_normal_load(language: &str) {
     built_examples(language);
     let scratch = Scratch::with_plugins(&[]);
     scratch.install_plugin(&format!("{language}/json-validate"), "json-validate");
@@ -242,12 +259,17 @@ fn javascript_plugins_route_a_normal_load(language: &str) {
 
 #[test]
 fn javascript_plugins_route_a_normal_load_at_the_default_limits() {
-    javascript_plugins_route_a_normal_load("js");
+    examples_route_a_normal_load("js");
 }
 
 #[test]
 fn typescript_plugins_on_quickjs_route_a_normal_load_at_the_default_limits() {
-    javascript_plugins_route_a_normal_load("ts");
+    examples_route_a_normal_load("ts");
+}
+
+#[test]
+fn c_plugins_route_a_normal_load_at_the_default_limits() {
+    examples_route_a_normal_load("c");
 }
 
 #[test]
@@ -264,7 +286,8 @@ fn a_project_that_does_not_build_fails_with_the_toolchains_reason_and_leaves_no_
 
     let output = sluice().args(["plugin", "build"]).arg(scratch.path("")).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let names = "it has none of Cargo.toml (rust), app.py (python), src/index.js (js), src/index.ts (ts)";
+    let names =
+        "it has none of Cargo.toml (rust), app.py (python), src/index.js (js), src/index.ts (ts), plugin.c (c)";
     assert!(stderr.contains(&format!("is not a plugin project: {names}")), "{stderr}");
 }
 
@@ -282,4 +305,59 @@ fn a_typescript_type_error_fails_the_build_with_tscs_message() {
     assert!(stderr.contains("src/index.ts(") && stderr.contains("error TS2551: Property 'jsonn' does not exist"), "{stderr}");
     assert!(stderr.trim_end().ends_with("error: tsc failed (exit status: 2)"), "{stderr}");
     assert!(!scratch.path("typo/build/typo.wasm").exists());
+}
+
+#[test]
+fn a_c_compile_error_fails_the_build_with_clangs_message() {
+    let scratch = Scratch::with_plugins(&[]);
+    let output = sluice().args(["plugin", "new", "typo", "--lang", "c", "--dir"]).arg(scratch.path("")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let source = scratch.path("typo/plugin.c");
+    let text = std::fs::read_to_string(&source).unwrap().replace("sluice_record_json(", "sluice_record_jsonn(");
+    std::fs::write(&source, text).unwrap();
+    let output = sluice().args(["plugin", "build"]).arg(scratch.path("typo")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("plugin.c:") && stderr.contains("sluice_record_jsonn"), "{stderr}");
+    assert!(stderr.trim_end().ends_with("error: clang-19 failed (exit status: 1)"), "{stderr}");
+    assert!(!scratch.path("typo/build/typo.wasm").exists());
+}
+
+/// A C plugin that crashes on one record (a null pointer written through, which traps in
+/// Wasm as it would segfault natively) costs that record only: the host dead-letters it
+/// with the trap, and the records around it come through.
+#[test]
+fn a_c_plugin_that_crashes_on_a_record_costs_only_that_record() {
+    let scratch = Scratch::with_plugins(&[]);
+    scratch.write(
+        "crash/plugin.c",
+        r#"#include <stdlib.h>
+#include "sluice.h"
+
+static void process(void *state, const sluice_record *record, sluice_output *out) {
+    (void)state;
+    if (sluice_bytes_eq(sluice_record_value(record), "boom")) abort();
+    sluice_forward(out, NULL);
+}
+
+SLUICE_PLUGIN(.process = process);
+"#,
+    );
+    let output = sluice().args(["plugin", "build"]).arg(scratch.path("crash")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    scratch.write("input.jsonl", "a\nboom\nc\n");
+    let output = sluice()
+        .args(["plugin", "test"])
+        .arg(scratch.path("crash/build/crash.wasm"))
+        .arg("--input")
+        .arg(scratch.path("input.jsonl"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines[0]["outputs"][0]["value"], "a", "{stdout}");
+    assert!(lines[1]["rejected"].as_str().is_some_and(|r| r.contains("wasm trap")), "{stdout}");
+    assert_eq!(lines[2]["outputs"][0]["value"], "c", "{stdout}");
 }

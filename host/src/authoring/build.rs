@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::{Language, check_name, js, sdk, toolchain};
+use super::{Language, c, check_name, js, sdk, toolchain};
 
 /// A built plugin.
 #[derive(Debug)]
@@ -39,6 +39,7 @@ pub fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<Built> {
         Language::Rust => rust(&dir, &partial),
         Language::Python => python(&dir, &partial),
         Language::JavaScript | Language::TypeScript => js::build(&dir, language, &partial),
+        Language::C => c::build(&dir, &partial),
     };
     if let Err(e) = built {
         let _ = std::fs::remove_file(&partial);

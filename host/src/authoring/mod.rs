@@ -16,6 +16,7 @@
 //! `scripts/setup` installs ([`toolchain`]); nothing is downloaded by the host.
 
 pub mod build;
+mod c;
 pub mod expect;
 mod js;
 pub mod new;
@@ -35,10 +36,12 @@ pub enum Language {
     Python,
     JavaScript,
     TypeScript,
+    C,
 }
 
 impl Language {
-    pub const ALL: [Language; 4] = [Language::Rust, Language::Python, Language::JavaScript, Language::TypeScript];
+    pub const ALL: [Language; 5] =
+        [Language::Rust, Language::Python, Language::JavaScript, Language::TypeScript, Language::C];
 
     /// The language of the project in `dir`, from the file its toolchain starts from.
     pub fn detect(dir: &Path) -> anyhow::Result<Language> {
@@ -65,6 +68,7 @@ impl Language {
             Language::Python => "app.py",
             Language::JavaScript => "src/index.js",
             Language::TypeScript => "src/index.ts",
+            Language::C => "plugin.c",
         }
     }
 }
@@ -76,6 +80,7 @@ impl fmt::Display for Language {
             Language::Python => "python",
             Language::JavaScript => "js",
             Language::TypeScript => "ts",
+            Language::C => "c",
         })
     }
 }
@@ -127,8 +132,8 @@ mod tests {
         let err = Language::detect(dir.path()).unwrap_err().to_string();
         assert!(
             err.ends_with(
-                "has none of Cargo.toml (rust), app.py (python), src/index.js (js), src/index.ts (ts) \
-                 (`sluice plugin new` writes one)"
+                "has none of Cargo.toml (rust), app.py (python), src/index.js (js), src/index.ts (ts), \
+                 plugin.c (c) (`sluice plugin new` writes one)"
             ),
             "{err}"
         );

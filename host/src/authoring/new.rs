@@ -30,6 +30,7 @@ const PYTHON: &[Template] =
 const JS: &[Template] = templates!["js": "README.md", "package.json", "src/index.js", "src/index.test.js"];
 const TS: &[Template] =
     templates!["ts": "README.md", "package.json", "tsconfig.json", "src/index.ts", "src/index.test.ts"];
+const C: &[Template] = templates!["c": "Makefile", "README.md", "plugin.c", "test/test_plugin.c"];
 const GITIGNORE: &str = include_str!("../../../sdk/templates/gitignore");
 
 fn templates(language: Language) -> &'static [Template] {
@@ -38,6 +39,7 @@ fn templates(language: Language) -> &'static [Template] {
         Language::Python => PYTHON,
         Language::JavaScript => JS,
         Language::TypeScript => TS,
+        Language::C => C,
     }
 }
 

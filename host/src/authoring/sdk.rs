@@ -61,11 +61,38 @@ const JS: &[Embedded] = embed![
     "sdk/js/types/testing.d.ts",
 ];
 
+/// The C SDK: its headers, its sources (`src/`, built into every C plugin), the glue to
+/// the bindings (`component/`, built into components), the testing library (`testing/`,
+/// built into native tests instead) and the test rules a project's Makefile includes.
+const C: &[Embedded] = embed![
+    "sdk/c/component/component.c",
+    "sdk/c/include/sluice.h",
+    "sdk/c/include/sluice_testing.h",
+    "sdk/c/src/batch.c",
+    "sdk/c/src/config.c",
+    "sdk/c/src/internal.h",
+    "sdk/c/src/json.c",
+    "sdk/c/src/upper.c",
+    "sdk/c/src/utf8.c",
+    "sdk/c/test.mk",
+    "sdk/c/testing/testing.c",
+];
+
+/// The C files a component is built from, in a project's `.sluice/` (`sluice`): the SDK's
+/// sources and its component glue.
+pub fn c_sources(sluice: &Path) -> Vec<std::path::PathBuf> {
+    C.iter()
+        .filter(|f| f.path.ends_with(".c") && !f.path.starts_with("sdk/c/testing/"))
+        .map(|f| sluice.join(f.path))
+        .collect()
+}
+
 fn files(language: Language) -> &'static [Embedded] {
     match language {
         Language::Rust => RUST,
         Language::Python => PYTHON,
         Language::JavaScript | Language::TypeScript => JS,
+        Language::C => C,
     }
 }
 
@@ -119,6 +146,8 @@ mod tests {
         assert_eq!(embedded(Language::Python), in_repository(&["sdk/python/sluice_sdk"], &[".py"]));
         let js = in_repository(&["sdk/js", "sdk/js/src", "sdk/js/types"], &[".js", ".d.ts", "package.json"]);
         assert_eq!(embedded(Language::JavaScript), js);
+        let c = in_repository(&["sdk/c", "sdk/c/component", "sdk/c/include", "sdk/c/src", "sdk/c/testing"], &[".c", ".h", ".mk"]);
+        assert_eq!(embedded(Language::C), c);
     }
 
     #[test]

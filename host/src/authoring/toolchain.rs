@@ -76,6 +76,35 @@ pub fn js() -> anyhow::Result<Js> {
     Ok(tools)
 }
 
+/// The C toolchain: Debian's clang for WebAssembly (with wasm-ld, wasi-libc and clang's
+/// WebAssembly builtins), and the pinned `wit-bindgen` for the bindings.
+pub struct C {
+    pub clang: PathBuf,
+    pub wit_bindgen: PathBuf,
+}
+
+pub fn c() -> anyhow::Result<C> {
+    let version = pinned("c", "wit-bindgen");
+    let dir = root()?.join(format!("wit-bindgen-{version}"));
+    let wit_bindgen = dir.join("bin/wit-bindgen");
+    if !wit_bindgen.is_file() {
+        return Err(missing(&format!("wit-bindgen {version}"), &dir));
+    }
+    let clang = PathBuf::from(format!("clang-{}", pinned("c", "clang")));
+    // wasi-libc is what is most often missing: clang alone compiles nothing for WASI.
+    let probe = Command::new(&clang).args(["--target=wasm32-wasi", "-print-file-name=libc.a"]).output();
+    let libc = probe.as_ref().ok().filter(|o| o.status.success()).map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if !libc.is_some_and(|l| l.is_absolute() && l.is_file()) {
+        anyhow::bail!(
+            "{} with wasi-libc is not installed: `scripts/setup --plugin-toolchains` installs it (on Debian, the \
+             packages clang-{v}, lld-{v}, wasi-libc and libclang-rt-{v}-dev-wasm32)",
+            clang.display(),
+            v = pinned("c", "clang")
+        );
+    }
+    Ok(C { clang, wit_bindgen })
+}
+
 /// The Rust toolchain is the user's own (rustup's), with the `wasm32-wasip2` target.
 pub fn rust() -> anyhow::Result<()> {
     let output = Command::new("rustc")
@@ -100,5 +129,7 @@ mod tests {
         for tool in ["componentize-js", "componentize-qjs", "esbuild", "typescript", "types-node"] {
             assert!(!pinned("js", tool).is_empty());
         }
+        assert!(!pinned("c", "clang").is_empty());
+        assert!(!pinned("c", "wit-bindgen").is_empty());
     }
 }

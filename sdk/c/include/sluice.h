@@ -187,6 +187,9 @@ sluice_json_kind sluice_json_field(sluice_bytes json, const char *path, sluice_b
 /* Appends a JSON value's text: a string's content, unescaped; anything else as written. */
 void sluice_json_text(sluice_bytes raw, sluice_buf *into);
 
+/* The record's value as text: true with the value in `*text`, or false after rejecting
+ * the record ("record has no value", "value is not UTF-8"). */
+bool sluice_record_text(const sluice_record *record, sluice_output *out, sluice_bytes *text);
 /* The record's value as JSON: true with the value's text in `*json`, or false after
  * rejecting the record ("record has no value", "value is not valid JSON: ..."). */
 bool sluice_record_json(const sluice_record *record, sluice_output *out, sluice_bytes *json);

@@ -81,6 +81,16 @@ char *sluice_format(const char *format, va_list args) {
     return text;
 }
 
+/* A log line: the message formatted, then given to the host as `sluice_log_fields`. */
+void sluice_log(sluice_level level, const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    char *message = sluice_format(format, args);
+    va_end(args);
+    sluice_log_fields(level, message, NULL, 0);
+    free(message);
+}
+
 /* Records. */
 
 sluice_bytes sluice_record_key(const sluice_record *r) {
@@ -238,7 +248,21 @@ void sluice_fail(sluice_output *out, const char *format, ...) {
     va_end(args);
 }
 
-/* JSON of records (the scanner and lookups are json.c's). */
+/* Text and JSON of records (the scanner and lookups are json.c's). */
+
+bool sluice_record_text(const sluice_record *record, sluice_output *out, sluice_bytes *text) {
+    sluice_bytes value = sluice_record_value(record);
+    if (value.ptr == NULL) {
+        sluice_reject(out, "record has no value");
+        return false;
+    }
+    if (!sluice_utf8_valid(value)) {
+        sluice_reject(out, "value is not UTF-8");
+        return false;
+    }
+    *text = value;
+    return true;
+}
 
 bool sluice_record_json(const sluice_record *record, sluice_output *out, sluice_bytes *json) {
     sluice_record *r = (sluice_record *)record; /* the cache of the check is the SDK's own */

@@ -11,7 +11,7 @@
 
 #include "../src/internal.h"
 #include "check.h"
-#include "wire.h"
+#include "sluice_testing.h"
 
 static const char *vectors_dir;
 
@@ -253,6 +253,20 @@ static void replay(void *state, const sluice_record *r, sluice_output *out) {
     }
 }
 
+/* A batch of `n` records, each with the value "x" and its index as offset. */
+static sluice_buf inputs(size_t n) {
+    sluice_test_record *records = calloc(n + 1, sizeof *records);
+    if (records == NULL) abort();
+    for (size_t i = 0; i < n; i++) records[i] = (sluice_test_record){.value = sluice_text("x"), .offset = i};
+    sluice_buf batch = {0};
+    sluice_test_encode(records, n, "s", &batch);
+    free(records);
+    return batch;
+}
+
+/* The component's plugin, which the testing library runs; these tests run their own. */
+SLUICE_PLUGIN();
+
 int main(int argc, char **argv) {
     vectors_dir = argc > 1 ? argv[1] : "../vectors";
     sluice_buf batches = read_file("batches.json"), results = read_file("results.json");
@@ -282,11 +296,15 @@ int main(int argc, char **argv) {
                   "%s: loop %zu forwards differently", name, l);
         }
         /* And what they forward is each record, unchanged, on the default route. */
-        struct decoded decoded;
-        const char *refused = decode_result(sluice_buf_bytes(&first), records, &decoded);
-        CHECK(refused == NULL, "%s: the result is refused: %s", name, refused);
-        CHECK(decoded.outputs == records && decoded.default_routes == records && decoded.rejected == 0,
-              "%s: %zu outputs on the default route for %zu records", name, decoded.default_routes, records);
+        sluice_test_result decoded;
+        sluice_test_decode(sluice_buf_bytes(&first), records, &decoded);
+        CHECK(decoded.failure == NULL, "%s: the result is refused: %s", name, decoded.failure);
+        for (size_t i = 0; i < decoded.count; i++) {
+            const sluice_test_outcome *o = &decoded.outcomes[i];
+            CHECK(o->rejected == NULL && o->count == 1 && o->outputs[0].route == NULL,
+                  "%s: record %zu is not forwarded once on the default route", name, i);
+        }
+        sluice_test_free(&decoded);
         free((void *)name);
         sluice_buf_free(&batch);
     }
@@ -314,7 +332,7 @@ int main(int argc, char **argv) {
         const char *name = copy_text(text_at(rdoc, path));
         size_t outcomes = 0;
         while (at(rdoc, &raw, "/valid/%zu/outcomes/%zu", v, outcomes) != SLUICE_JSON_MISSING) outcomes++;
-        sluice_buf batch = encode_inputs(outcomes);
+        sluice_buf batch = inputs(outcomes);
         struct replay c = {rdoc, v};
         sluice_plugin replaying = {.process = replay};
         char *error = sluice_run_batch(&replaying, &c, batch.ptr, batch.len, &result);
@@ -341,8 +359,10 @@ int main(int argc, char **argv) {
         sluice_buf bytes = {0};
         at(rdoc, &raw, "/malformed/%zu/bytes", v);
         data(raw, &bytes);
-        struct decoded decoded;
-        CHECK(decode_result(sluice_buf_bytes(&bytes), records, &decoded) != NULL, "%s is not refused", name);
+        sluice_test_result decoded;
+        sluice_test_decode(sluice_buf_bytes(&bytes), records, &decoded);
+        CHECK(decoded.failure != NULL, "%s is not refused", name);
+        sluice_test_free(&decoded);
         free((void *)name);
         sluice_buf_free(&bytes);
     }
