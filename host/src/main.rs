@@ -100,6 +100,7 @@ enum Lang {
     Js,
     /// TypeScript.
     Ts,
+    Go,
     C,
 }
 
@@ -110,6 +111,7 @@ impl From<Lang> for Language {
             Lang::Python => Language::Python,
             Lang::Js => Language::JavaScript,
             Lang::Ts => Language::TypeScript,
+            Lang::Go => Language::Go,
             Lang::C => Language::C,
         }
     }

@@ -56,6 +56,11 @@ fn typescript_examples_give_the_shared_results() {
 }
 
 #[test]
+fn go_examples_give_the_shared_results() {
+    examples_give_the_shared_results(&built_examples("go"));
+}
+
+#[test]
 fn c_examples_give_the_shared_results() {
     examples_give_the_shared_results(&built_examples("c"));
 }
@@ -172,12 +177,32 @@ fn the_author_loop_works_in_c() {
     assert!(stderr.ends_with(" checks, 0 failed\n"), "{stderr}");
 }
 
+#[test]
+fn the_author_loop_works_in_go() {
+    let scratch = Scratch::with_plugins(&[]);
+    let project = author_loop(&scratch, "go");
+    // The project's own unit test, natively, offline.
+    let output = std::process::Command::new("go")
+        .args(["test", "./..."])
+        .current_dir(&project)
+        .env("GOPROXY", "off")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "go test in the new project: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("ok  \ttagger\t"), "{stdout}");
+}
+
 /// The project's own unit tests, natively: `npm test` (node --test, after tsc for
 /// TypeScript).
 fn npm_test(project: &Path) {
     let output = std::process::Command::new("npm").args(["test", "--silent"]).current_dir(project).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "npm test in the new project: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "npm test in the new project: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains("# pass 1\n") && stdout.contains("# fail 0\n"), "{stdout}");
 }
 
@@ -267,6 +292,14 @@ fn typescript_plugins_on_quickjs_route_a_normal_load_at_the_default_limits() {
     examples_route_a_normal_load("ts");
 }
 
+/// Go's collector runs between calls only (the SDK turns it off inside them, because a
+/// collection inside `cabi_realloc` would read the clock where the component model
+/// forbids it): the heap must still settle inside the default memory limit.
+#[test]
+fn go_plugins_route_a_normal_load_at_the_default_limits() {
+    examples_route_a_normal_load("go");
+}
+
 #[test]
 fn c_plugins_route_a_normal_load_at_the_default_limits() {
     examples_route_a_normal_load("c");
@@ -286,41 +319,26 @@ fn a_project_that_does_not_build_fails_with_the_toolchains_reason_and_leaves_no_
 
     let output = sluice().args(["plugin", "build"]).arg(scratch.path("")).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let names =
-        "it has none of Cargo.toml (rust), app.py (python), src/index.js (js), src/index.ts (ts), plugin.c (c)";
+    let names = "it has none of Cargo.toml (rust), app.py (python), src/index.js (js), src/index.ts (ts), go.mod (go), \
+         plugin.c (c)";
     assert!(stderr.contains(&format!("is not a plugin project: {names}")), "{stderr}");
 }
 
 #[test]
 fn a_typescript_type_error_fails_the_build_with_tscs_message() {
-    let scratch = Scratch::with_plugins(&[]);
-    let output = sluice().args(["plugin", "new", "typo", "--lang", "ts", "--dir"]).arg(scratch.path("")).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let source = scratch.path("typo/src/index.ts");
-    let text = std::fs::read_to_string(&source).unwrap().replace("record.json()", "record.jsonn()");
-    std::fs::write(&source, text).unwrap();
-    let output = sluice().args(["plugin", "build"]).arg(scratch.path("typo")).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(stderr.contains("src/index.ts(") && stderr.contains("error TS2551: Property 'jsonn' does not exist"), "{stderr}");
+    let stderr = a_typo_fails_the_build("ts", "src/index.ts", "record.json()", "record.jsonn()");
+    assert!(
+        stderr.contains("src/index.ts(") && stderr.contains("error TS2551: Property 'jsonn' does not exist"),
+        "{stderr}"
+    );
     assert!(stderr.trim_end().ends_with("error: tsc failed (exit status: 2)"), "{stderr}");
-    assert!(!scratch.path("typo/build/typo.wasm").exists());
 }
 
 #[test]
 fn a_c_compile_error_fails_the_build_with_clangs_message() {
-    let scratch = Scratch::with_plugins(&[]);
-    let output = sluice().args(["plugin", "new", "typo", "--lang", "c", "--dir"]).arg(scratch.path("")).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let source = scratch.path("typo/plugin.c");
-    let text = std::fs::read_to_string(&source).unwrap().replace("sluice_record_json(", "sluice_record_jsonn(");
-    std::fs::write(&source, text).unwrap();
-    let output = sluice().args(["plugin", "build"]).arg(scratch.path("typo")).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = a_typo_fails_the_build("c", "plugin.c", "sluice_record_json(", "sluice_record_jsonn(");
     assert!(stderr.contains("plugin.c:") && stderr.contains("sluice_record_jsonn"), "{stderr}");
     assert!(stderr.trim_end().ends_with("error: clang-19 failed (exit status: 1)"), "{stderr}");
-    assert!(!scratch.path("typo/build/typo.wasm").exists());
 }
 
 /// A C plugin that crashes on one record (a null pointer written through, which traps in
@@ -345,19 +363,88 @@ SLUICE_PLUGIN(.process = process);
     );
     let output = sluice().args(["plugin", "build"]).arg(scratch.path("crash")).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (lines, stdout) = a_boom_c(&scratch, "crash/build/crash.wasm");
+    assert!(lines[1]["rejected"].as_str().is_some_and(|r| r.contains("wasm trap")), "{stdout}");
+}
+
+/// `sluice plugin test WASM` over the lines `a`, `boom` and `c`: its result lines, the
+/// first and last checked to be passed on, and its output.
+fn a_boom_c(scratch: &Scratch, wasm: &str) -> (Vec<serde_json::Value>, String) {
     scratch.write("input.jsonl", "a\nboom\nc\n");
     let output = sluice()
         .args(["plugin", "test"])
-        .arg(scratch.path("crash/build/crash.wasm"))
+        .arg(scratch.path(wasm))
         .arg("--input")
         .arg(scratch.path("input.jsonl"))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     assert_eq!(lines[0]["outputs"][0]["value"], "a", "{stdout}");
-    assert!(lines[1]["rejected"].as_str().is_some_and(|r| r.contains("wasm trap")), "{stdout}");
     assert_eq!(lines[2]["outputs"][0]["value"], "c", "{stdout}");
+    (lines, stdout)
+}
+
+#[test]
+fn a_go_compile_error_fails_the_build_with_gos_message() {
+    let stderr = a_typo_fails_the_build("go", "plugin.go", "record.JSONField(", "record.JSONFeld(");
+    assert!(stderr.contains("plugin.go:") && stderr.contains("record.JSONFeld undefined"), "{stderr}");
+    assert!(stderr.trim_end().ends_with("error: go build failed (exit status: 1)"), "{stderr}");
+}
+
+/// A new `language` project with `from` replaced by `to` in its `file` fails to build,
+/// leaving no plugin; what the build said.
+fn a_typo_fails_the_build(language: &str, file: &str, from: &str, to: &str) -> String {
+    let scratch = Scratch::with_plugins(&[]);
+    let output =
+        sluice().args(["plugin", "new", "typo", "--lang", language, "--dir"]).arg(scratch.path("")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let source = scratch.path(&format!("typo/{file}"));
+    let text = std::fs::read_to_string(&source).unwrap();
+    assert!(text.contains(from), "{file} has no {from}");
+    std::fs::write(&source, text.replace(from, to)).unwrap();
+    let output = sluice().args(["plugin", "build"]).arg(scratch.path("typo")).output().unwrap();
+    assert!(!output.status.success());
+    assert!(!scratch.path("typo/build/typo.wasm").exists());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A Go plugin that panics on one record (an index out of range) costs that record
+/// only: the SDK fails the call with the panic, and the host finds the record that fails
+/// alone and dead-letters it with that reason.
+#[test]
+fn a_go_plugin_that_panics_on_a_record_costs_only_that_record() {
+    let scratch = Scratch::with_plugins(&[]);
+    let output =
+        sluice().args(["plugin", "new", "crash", "--lang", "go", "--dir"]).arg(scratch.path("")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    std::fs::remove_file(scratch.path("crash/plugin_test.go")).unwrap();
+    scratch.write(
+        "crash/plugin.go",
+        r#"package main
+
+import "sluice.dev/sdk"
+
+func init() {
+	sluice.Export(func(sluice.Config) (sluice.Plugin, error) {
+		return sluice.MapValues(func(value []byte) ([]byte, error) {
+			if string(value) == "boom" {
+				var none []byte
+				_ = none[len(value)]
+			}
+			return value, nil
+		}), nil
+	})
+}
+
+func main() {}
+"#,
+    );
+    let output = sluice().args(["plugin", "build"]).arg(scratch.path("crash")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (lines, stdout) = a_boom_c(&scratch, "crash/build/crash.wasm");
+    let reason = lines[1]["rejected"].as_str().unwrap_or_default();
+    assert!(reason.contains("panic at offset 1: runtime error: index out of range [4] with length 0"), "{stdout}");
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::{Language, c, check_name, js, sdk, toolchain};
+use super::{Language, c, check_name, go, js, sdk, toolchain};
 
 /// A built plugin.
 #[derive(Debug)]
@@ -40,6 +40,7 @@ pub fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<Built> {
         Language::Python => python(&dir, &partial),
         Language::JavaScript | Language::TypeScript => js::build(&dir, language, &partial),
         Language::C => c::build(&dir, &partial),
+        Language::Go => go::build(&dir, &partial),
     };
     if let Err(e) = built {
         let _ = std::fs::remove_file(&partial);
@@ -118,4 +119,16 @@ fn python_requirements(dir: &Path, tools: &toolchain::Python) -> anyhow::Result<
     run(pip.arg(&site).args(["--requirement", "requirements.txt"]), "pip install -r requirements.txt")?;
     std::fs::write(&stamp, list)?;
     Ok(Some(site))
+}
+
+/// A core module built against WASI preview 1, with the world's type in its custom
+/// section, as a component: its preview 1 imports are adapted to preview 2 with the
+/// reactor adapter of the Wasmtime release the host runs on.
+pub(super) fn componentize(module: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    let adapter = wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
+    wit_component::ComponentEncoder::default()
+        .module(&module)?
+        .adapter("wasi_snapshot_preview1", adapter)?
+        .validate(true)
+        .encode()
 }

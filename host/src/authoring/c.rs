@@ -20,7 +20,7 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use super::build::run;
+use super::build::{componentize, run};
 use super::{sdk, toolchain};
 
 /// The flags every C plugin is compiled with: optimised, with the warnings that catch
@@ -47,7 +47,7 @@ pub fn build(dir: &Path, into: &Path) -> anyhow::Result<()> {
     run(clang.arg("-o").arg(&core), &tools.clang.display().to_string())?;
 
     let module = std::fs::read(&core).with_context(|| format!("cannot read {}", core.display()))?;
-    let component = componentize(&module).with_context(|| format!("cannot make a component of {}", core.display()))?;
+    let component = componentize(module).with_context(|| format!("cannot make a component of {}", core.display()))?;
     std::fs::write(into, component).with_context(|| format!("cannot write {}", into.display()))
 }
 
@@ -65,15 +65,4 @@ fn sources(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     found.sort();
     found.insert(0, dir.join("plugin.c"));
     Ok(found)
-}
-
-/// A core module built against WASI preview 1, with the world's type in its custom
-/// section, as a component.
-fn componentize(module: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let adapter = wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
-    wit_component::ComponentEncoder::default()
-        .module(module)?
-        .adapter("wasi_snapshot_preview1", adapter)?
-        .validate(true)
-        .encode()
 }

@@ -34,7 +34,8 @@ enum Engine {
 }
 
 impl Engine {
-    const NAMES: [(&'static str, Engine); 2] = [("starlingmonkey", Engine::StarlingMonkey), ("quickjs", Engine::QuickJs)];
+    const NAMES: [(&'static str, Engine); 2] =
+        [("starlingmonkey", Engine::StarlingMonkey), ("quickjs", Engine::QuickJs)];
 
     /// The engine `package.json` (at `path`) asks for under `sluice.engine`.
     fn of(package: &Value, path: &Path) -> anyhow::Result<Engine> {
@@ -104,7 +105,8 @@ pub fn build(dir: &Path, language: Language, into: &Path) -> anyhow::Result<()> 
     let tools = toolchain::js()?;
     let path = dir.join("package.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let package: Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let package: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
     let engine = Engine::of(&package, &path)?;
     install(dir)?;
 
@@ -119,7 +121,13 @@ pub fn build(dir: &Path, language: Language, into: &Path) -> anyhow::Result<()> 
             );
             let mut command = Command::new(tsc);
             // Its diagnostics are the build's error messages: on stderr, as a build's are.
-            command.current_dir(dir).stdout(std::io::stderr()).args(["--project", "tsconfig.json", "--rootDir", ".", "--outDir"]);
+            command.current_dir(dir).stdout(std::io::stderr()).args([
+                "--project",
+                "tsconfig.json",
+                "--rootDir",
+                ".",
+                "--outDir",
+            ]);
             run(command.arg(sluice.join("build")), "tsc")?;
             "./build/src/index.js"
         }

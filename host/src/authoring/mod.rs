@@ -18,6 +18,7 @@
 pub mod build;
 mod c;
 pub mod expect;
+mod go;
 mod js;
 pub mod new;
 mod sdk;
@@ -36,12 +37,13 @@ pub enum Language {
     Python,
     JavaScript,
     TypeScript,
+    Go,
     C,
 }
 
 impl Language {
-    pub const ALL: [Language; 5] =
-        [Language::Rust, Language::Python, Language::JavaScript, Language::TypeScript, Language::C];
+    pub const ALL: [Language; 6] =
+        [Language::Rust, Language::Python, Language::JavaScript, Language::TypeScript, Language::Go, Language::C];
 
     /// The language of the project in `dir`, from the file its toolchain starts from.
     pub fn detect(dir: &Path) -> anyhow::Result<Language> {
@@ -68,6 +70,7 @@ impl Language {
             Language::Python => "app.py",
             Language::JavaScript => "src/index.js",
             Language::TypeScript => "src/index.ts",
+            Language::Go => "go.mod",
             Language::C => "plugin.c",
         }
     }
@@ -80,6 +83,7 @@ impl fmt::Display for Language {
             Language::Python => "python",
             Language::JavaScript => "js",
             Language::TypeScript => "ts",
+            Language::Go => "go",
             Language::C => "c",
         })
     }
@@ -133,7 +137,7 @@ mod tests {
         assert!(
             err.ends_with(
                 "has none of Cargo.toml (rust), app.py (python), src/index.js (js), src/index.ts (ts), \
-                 plugin.c (c) (`sluice plugin new` writes one)"
+                 go.mod (go), plugin.c (c) (`sluice plugin new` writes one)"
             ),
             "{err}"
         );

@@ -30,6 +30,7 @@ const PYTHON: &[Template] =
 const JS: &[Template] = templates!["js": "README.md", "package.json", "src/index.js", "src/index.test.js"];
 const TS: &[Template] =
     templates!["ts": "README.md", "package.json", "tsconfig.json", "src/index.ts", "src/index.test.ts"];
+const GO: &[Template] = templates!["go": "README.md", "go.mod", "go.sum", "plugin.go", "plugin_test.go"];
 const C: &[Template] = templates!["c": "Makefile", "README.md", "plugin.c", "test/test_plugin.c"];
 const GITIGNORE: &str = include_str!("../../../sdk/templates/gitignore");
 
@@ -39,6 +40,7 @@ fn templates(language: Language) -> &'static [Template] {
         Language::Python => PYTHON,
         Language::JavaScript => JS,
         Language::TypeScript => TS,
+        Language::Go => GO,
         Language::C => C,
     }
 }
@@ -100,7 +102,8 @@ mod tests {
 
     #[test]
     fn the_typescript_template_pins_what_the_toolchains_file_does() {
-        let package: serde_json::Value = serde_json::from_str(TS.iter().find(|t| t.path == "package.json").unwrap().text).unwrap();
+        let package: serde_json::Value =
+            serde_json::from_str(TS.iter().find(|t| t.path == "package.json").unwrap().text).unwrap();
         let dev = &package["devDependencies"];
         assert_eq!(dev["typescript"], super::super::toolchain::pinned("js", "typescript"));
         assert_eq!(dev["@types/node"], super::super::toolchain::pinned("js", "types-node"));

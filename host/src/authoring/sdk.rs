@@ -87,11 +87,34 @@ pub fn c_sources(sluice: &Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// The Go SDK: a module a project's `go.mod` replaces with `.sluice/sdk/go`. Its
+/// `bindings/` packages are generated there by each build, beside the SDK's own
+/// implementation of the export (`bindings/exports/export_sluice_plugin_transform`).
+const GO: &[Embedded] = embed![
+    "sdk/go/bindings/exports/export_sluice_plugin_transform/transform.go",
+    "sdk/go/component_wasip1.go",
+    "sdk/go/config.go",
+    "sdk/go/go.mod",
+    "sdk/go/go.sum",
+    "sdk/go/host.go",
+    "sdk/go/host_native.go",
+    "sdk/go/internal/capture/capture.go",
+    "sdk/go/internal/wire/host.go",
+    "sdk/go/internal/wire/result.go",
+    "sdk/go/internal/wire/wire.go",
+    "sdk/go/json.go",
+    "sdk/go/output.go",
+    "sdk/go/plugin.go",
+    "sdk/go/record.go",
+    "sdk/go/sluicetest/sluicetest.go",
+];
+
 fn files(language: Language) -> &'static [Embedded] {
     match language {
         Language::Rust => RUST,
         Language::Python => PYTHON,
         Language::JavaScript | Language::TypeScript => JS,
+        Language::Go => GO,
         Language::C => C,
     }
 }
@@ -146,8 +169,22 @@ mod tests {
         assert_eq!(embedded(Language::Python), in_repository(&["sdk/python/sluice_sdk"], &[".py"]));
         let js = in_repository(&["sdk/js", "sdk/js/src", "sdk/js/types"], &[".js", ".d.ts", "package.json"]);
         assert_eq!(embedded(Language::JavaScript), js);
-        let c = in_repository(&["sdk/c", "sdk/c/component", "sdk/c/include", "sdk/c/src", "sdk/c/testing"], &[".c", ".h", ".mk"]);
+        let c = in_repository(
+            &["sdk/c", "sdk/c/component", "sdk/c/include", "sdk/c/src", "sdk/c/testing"],
+            &[".c", ".h", ".mk"],
+        );
         assert_eq!(embedded(Language::C), c);
+        let go_dirs = [
+            "sdk/go",
+            "sdk/go/bindings/exports/export_sluice_plugin_transform",
+            "sdk/go/internal/capture",
+            "sdk/go/internal/wire",
+            "sdk/go/sluicetest",
+        ];
+        let mut go = in_repository(&go_dirs, &[".go", "go.mod", "go.sum"]);
+        // The SDK's own tests run in the repository only (they read sdk/vectors).
+        go.retain(|f| !f.ends_with("_test.go"));
+        assert_eq!(embedded(Language::Go), go);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `~/.cache/sluice/toolchains/` (or `$SLUICE_TOOLCHAINS`). The host never downloads one:
 //! a missing toolchain is an error that says how to install it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
@@ -76,6 +76,17 @@ pub fn js() -> anyhow::Result<Js> {
     Ok(tools)
 }
 
+/// The pinned `wit-bindgen`, which generates the bindings of C and Go plugins.
+fn wit_bindgen() -> anyhow::Result<PathBuf> {
+    let version = pinned("c", "wit-bindgen");
+    let dir = root()?.join(format!("wit-bindgen-{version}"));
+    let wit_bindgen = dir.join("bin/wit-bindgen");
+    if !wit_bindgen.is_file() {
+        return Err(missing(&format!("wit-bindgen {version}"), &dir));
+    }
+    Ok(wit_bindgen)
+}
+
 /// The C toolchain: Debian's clang for WebAssembly (with wasm-ld, wasi-libc and clang's
 /// WebAssembly builtins), and the pinned `wit-bindgen` for the bindings.
 pub struct C {
@@ -84,16 +95,15 @@ pub struct C {
 }
 
 pub fn c() -> anyhow::Result<C> {
-    let version = pinned("c", "wit-bindgen");
-    let dir = root()?.join(format!("wit-bindgen-{version}"));
-    let wit_bindgen = dir.join("bin/wit-bindgen");
-    if !wit_bindgen.is_file() {
-        return Err(missing(&format!("wit-bindgen {version}"), &dir));
-    }
+    let wit_bindgen = wit_bindgen()?;
     let clang = PathBuf::from(format!("clang-{}", pinned("c", "clang")));
     // wasi-libc is what is most often missing: clang alone compiles nothing for WASI.
     let probe = Command::new(&clang).args(["--target=wasm32-wasi", "-print-file-name=libc.a"]).output();
-    let libc = probe.as_ref().ok().filter(|o| o.status.success()).map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let libc = probe
+        .as_ref()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
     if !libc.is_some_and(|l| l.is_absolute() && l.is_file()) {
         anyhow::bail!(
             "{} with wasi-libc is not installed: `scripts/setup --plugin-toolchains` installs it (on Debian, the \
@@ -103,6 +113,43 @@ pub fn c() -> anyhow::Result<C> {
         );
     }
     Ok(C { clang, wit_bindgen })
+}
+
+/// The Go toolchain: the user's own mainline Go (like cargo), at least the pinned
+/// release, with the bindings' runtime module in its module cache, and the pinned
+/// `wit-bindgen`.
+pub struct Go {
+    pub go: PathBuf,
+    pub wit_bindgen: PathBuf,
+}
+
+pub fn go() -> anyhow::Result<Go> {
+    let wit_bindgen = wit_bindgen()?;
+    let go = PathBuf::from("go");
+    let env = Command::new(&go).args(["env", "GOVERSION", "GOMODCACHE"]).output();
+    let env = env
+        .ok()
+        .filter(|o| o.status.success())
+        .context("cannot run go: Go plugins build with Go (https://go.dev/dl)")?;
+    let env = String::from_utf8_lossy(&env.stdout).into_owned();
+    let mut lines = env.lines();
+    let (version, cache) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
+    let least = pinned("go", "go");
+    anyhow::ensure!(
+        release(version) >= release(&least),
+        "{version} is too old for Go plugins: they need Go {least} or later (the `wasip1` port and `go:wasmexport`)"
+    );
+    let module = pinned("go", "go.bytecodealliance.org/pkg");
+    let place = Path::new(cache).join(format!("go.bytecodealliance.org/pkg@{module}"));
+    if !place.is_dir() {
+        return Err(missing(&format!("the Go module go.bytecodealliance.org/pkg {module}"), &place));
+    }
+    Ok(Go { go, wit_bindgen })
+}
+
+/// A Go release's numbers: `go1.26.8` is [1, 26, 8].
+fn release(version: &str) -> Vec<u32> {
+    version.trim_start_matches("go").split('.').map(|n| n.parse().unwrap_or(0)).collect()
 }
 
 /// The Rust toolchain is the user's own (rustup's), with the `wasm32-wasip2` target.
@@ -131,5 +178,14 @@ mod tests {
         }
         assert!(!pinned("c", "clang").is_empty());
         assert!(!pinned("c", "wit-bindgen").is_empty());
+        assert!(!pinned("go", "go").is_empty());
+        assert!(pinned("go", "go.bytecodealliance.org/pkg").starts_with('v'));
+    }
+
+    #[test]
+    fn go_releases_compare_by_number() {
+        assert!(release("go1.26.8") >= release("1.26"));
+        assert!(release("go1.100") > release("1.26"));
+        assert!(release("go1.25.9") < release("1.26"));
     }
 }

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"testing"
+
+	"sluice.dev/sdk"
+	"sluice.dev/sdk/sluicetest"
+)
+
+func TestPassesJSONWithTheRequiredFields(t *testing.T) {
+	result, err := sluicetest.Run(newValidate, sluice.NewConfig("require", "id, level"),
+		sluicetest.Value(`{"id":1,"level":null}`), sluicetest.Value(`{"id":1}`),
+		sluicetest.Value(`[1]`), sluicetest.Value(`{"id":`), sluicetest.Record{Value: []byte("\"\xff\"")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := result.Outcomes[0]; got.Rejected || len(got.Outputs) != 1 {
+		t.Errorf("valid: %+v", got)
+	}
+	reasons := []string{"", "missing required field `level`", "missing required field `id`",
+		"value is not valid JSON", "value is not valid JSON"}
+	for i := 1; i < len(reasons); i++ {
+		if got := result.Outcomes[i]; !got.Rejected || got.Reason != reasons[i] {
+			t.Errorf("record %d: %+v, want rejected with %q", i, got, reasons[i])
+		}
+	}
+}
