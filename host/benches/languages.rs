@@ -29,11 +29,13 @@ const PLUGINS: &[&str] = &[
     "identity-js",
     "identity-qjs",
     "identity-c",
+    "identity-go",
     "json-rust",
     "json-python",
     "json-js",
     "json-qjs",
     "json-c",
+    "json-go",
 ];
 
 fn plugin_bytes(name: &str) -> Vec<u8> {

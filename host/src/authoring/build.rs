@@ -58,6 +58,16 @@ pub(super) fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `command` with its output kept, shown only if it fails.
+pub(super) fn quiet(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let output = command.output().with_context(|| format!("cannot start {what} ({:?})", command.get_program()))?;
+    if !output.status.success() {
+        eprint!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        anyhow::bail!("{what} failed ({})", output.status);
+    }
+    Ok(())
+}
+
 /// `cargo build --release --target wasm32-wasip2`, then the `.wasm` cargo reports.
 fn rust(dir: &Path, into: &Path) -> anyhow::Result<()> {
     toolchain::rust()?;

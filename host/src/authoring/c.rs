@@ -20,7 +20,7 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use super::build::{componentize, run};
+use super::build::{componentize, quiet, run};
 use super::{sdk, toolchain};
 
 /// The flags every C plugin is compiled with: optimised, with the warnings that catch
@@ -33,9 +33,9 @@ pub fn build(dir: &Path, into: &Path) -> anyhow::Result<()> {
     let sluice = dir.join(sdk::DIR);
     let bindings = sluice.join("bindings");
     let mut bindgen = Command::new(&tools.wit_bindgen);
-    // It names each file it writes on stdout: quiet unless it fails.
-    bindgen.current_dir(dir).stdout(std::process::Stdio::null()).args(["c", "--world", "plugin"]);
-    run(bindgen.arg(sluice.join("wit")).arg("--out-dir").arg(&bindings), "wit-bindgen c")?;
+    bindgen.current_dir(dir).args(["c", "--world", "plugin"]);
+    // It names each file it writes: quiet unless it fails.
+    quiet(bindgen.arg(sluice.join("wit")).arg("--out-dir").arg(&bindings), "wit-bindgen c")?;
 
     let core = sluice.join("build/plugin.core.wasm");
     std::fs::create_dir_all(sluice.join("build"))?;

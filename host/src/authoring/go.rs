@@ -19,7 +19,7 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use super::build::{componentize, run};
+use super::build::{componentize, quiet, run};
 use super::{sdk, toolchain};
 
 /// The import path the bindings are generated under, inside the SDK's module.
@@ -48,16 +48,6 @@ pub fn build(dir: &Path, into: &Path) -> anyhow::Result<()> {
     embed_world(&mut module, &sluice.join("wit"))?;
     let component = componentize(module).with_context(|| format!("cannot make a component of {}", core.display()))?;
     std::fs::write(into, component).with_context(|| format!("cannot write {}", into.display()))
-}
-
-/// Runs `command` with its output kept, shown only if it fails.
-fn quiet(command: &mut Command, what: &str) -> anyhow::Result<()> {
-    let output = command.output().with_context(|| format!("cannot start {what} ({:?})", command.get_program()))?;
-    if !output.status.success() {
-        eprint!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        anyhow::bail!("{what} failed ({})", output.status);
-    }
-    Ok(())
 }
 
 /// Adds the `plugin` world's type, read from `wit`, to a core module's custom section.

@@ -40,9 +40,6 @@ func (r *Result) Reject(reason string) {
 	r.buf = append(r.buf, reason...)
 }
 
-// Rejected tells whether the current outcome is a rejection.
-func (r *Result) Rejected() bool { return r.buf[r.outcome] == 1 }
-
 func length(b []byte) uint32 {
 	if b == nil {
 		return Absent
