@@ -417,12 +417,9 @@ fn a_typo_fails_the_build(language: &str, file: &str, from: &str, to: &str) -> S
 #[test]
 fn a_go_plugin_that_panics_on_a_record_costs_only_that_record() {
     let scratch = Scratch::with_plugins(&[]);
-    let output =
-        sluice().args(["plugin", "new", "crash", "--lang", "go", "--dir"]).arg(scratch.path("")).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    std::fs::remove_file(scratch.path("crash/plugin_test.go")).unwrap();
-    scratch.write(
-        "crash/plugin.go",
+    go_plugin(
+        &scratch,
+        "crash",
         r#"package main
 
 import "sluice.dev/sdk"
@@ -442,9 +439,86 @@ func init() {
 func main() {}
 "#,
     );
-    let output = sluice().args(["plugin", "build"]).arg(scratch.path("crash")).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let (lines, stdout) = a_boom_c(&scratch, "crash/build/crash.wasm");
     let reason = lines[1]["rejected"].as_str().unwrap_or_default();
     assert!(reason.contains("panic at offset 1: runtime error: index out of range [4] with length 0"), "{stdout}");
+}
+
+/// Builds a Go plugin `name` of one file, `plugin.go`, in a project `plugin new` wrote.
+fn go_plugin(scratch: &Scratch, name: &str, source: &str) -> std::path::PathBuf {
+    let output =
+        sluice().args(["plugin", "new", name, "--lang", "go", "--dir"]).arg(scratch.path("")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    std::fs::remove_file(scratch.path(&format!("{name}/plugin_test.go"))).unwrap();
+    scratch.write(&format!("{name}/plugin.go"), source);
+    let output = sluice().args(["plugin", "build"]).arg(scratch.path(name)).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    scratch.path(&format!("{name}/build/{name}.wasm"))
+}
+
+/// The Go SDK's host functions, through the component's imports: a counter and a gauge
+/// reach the host's metrics labelled with the plugin and pipeline, and a log line with
+/// its fields reaches the host's log (`plugin test` shows it).
+#[test]
+fn a_go_plugins_logs_counters_and_gauges_reach_the_host() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use sluice::plugin::{PluginEngine, PluginInstance, Sandbox};
+    use sluice::record::{Record, RecordMeta};
+
+    let scratch = Scratch::with_plugins(&[]);
+    let wasm = go_plugin(
+        &scratch,
+        "telemetry",
+        r#"package main
+
+import "sluice.dev/sdk"
+
+func init() {
+	sluice.Export(func(sluice.Config) (sluice.Plugin, error) {
+		return sluice.Filter(func(r *sluice.Record) (bool, error) {
+			sluice.Log(sluice.LevelWarn, "saw a record", sluice.Field{Name: "value", Value: string(r.Value())})
+			sluice.CounterAdd("records_seen", 2)
+			sluice.GaugeSet("last_length", float64(len(r.Value())))
+			return true, nil
+		}), nil
+	})
+}
+
+func main() {}
+"#,
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _entered = runtime.enter();
+    let engine = PluginEngine::new().unwrap();
+    let compiled = std::sync::Arc::new(engine.compile("telemetry", &std::fs::read(&wasm).unwrap()).unwrap());
+    let mut instance = PluginInstance::start(compiled, "orders", &[], &Sandbox::default()).unwrap();
+    let records: Vec<Record> = ["a", "bbb"].into_iter().map(Record::from_value).collect();
+    let stream: std::sync::Arc<str> = std::sync::Arc::from("s");
+    let meta: Vec<RecordMeta> =
+        (0..2).map(|offset| RecordMeta { stream: stream.clone(), partition: 0, offset }).collect();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let result = metrics::with_local_recorder(&recorder, || {
+        instance.process("src", records.iter().zip(&meta), std::time::Duration::from_secs(5))
+    })
+    .unwrap();
+    assert_eq!(result.outputs.len(), 2);
+    let mut found = std::collections::BTreeMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let labels: Vec<_> = key.key().labels().map(|l| (l.key().to_owned(), l.value().to_owned())).collect();
+        if labels.contains(&("plugin".into(), "telemetry".into()))
+            && labels.contains(&("pipeline".into(), "orders".into()))
+        {
+            found.insert(key.key().name().to_owned(), value);
+        }
+    }
+    assert_eq!(found.get("records_seen"), Some(&DebugValue::Counter(4)), "{found:?}");
+    assert!(matches!(found.get("last_length"), Some(DebugValue::Gauge(g)) if g.0 == 3.0), "{found:?}");
+
+    scratch.write("input.jsonl", "a\n");
+    let output =
+        sluice().args(["plugin", "test"]).arg(&wasm).arg("--input").arg(scratch.path("input.jsonl")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("WARN") && stderr.contains("saw a record") && stderr.contains(r#"value="a""#), "{stderr}");
 }

@@ -11,7 +11,8 @@ import (
 	"sluice.dev/sdk/internal/wire"
 )
 
-// Record is an input record; nil Key or Value is absent, nil Timestamp is none.
+// Record is an input record; nil Key or Value is absent, nil Timestamp is none, and an
+// Offset of 0 is the record's index in the batch.
 type Record struct {
 	Key       []byte
 	Value     []byte
