@@ -3,7 +3,7 @@
 //! loop runs as one group consumer on one thread, and as two threads reading two
 //! partition queues each (the way Sluice reads with both cores); the faster is the ceiling.
 //!
-//! The contenders run one after the other against one Tansu broker on this machine, in
+//! The contenders run one after the other against one Apache Kafka broker on this machine, in
 //! `ROUNDS` alternating rounds, each on fresh topics:
 //!
 //! 1. **throughput**: `RECORDS` records wait in a 4-partition input topic; the contender
@@ -17,7 +17,7 @@
 //! Run with `scripts/bench` (which builds the plugins and the broker first).
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -481,7 +481,8 @@ impl RecordsIn {
     }
 }
 
-/// A Tansu broker with in-memory storage, stopped when dropped.
+/// Apache Kafka started by `scripts/kafka-broker run` (data under `target/kafka/bench`,
+/// emptied first), stopped when dropped.
 struct Broker {
     address: String,
     child: Option<Child>,
@@ -489,24 +490,32 @@ struct Broker {
 
 impl Broker {
     fn start(root: &Path) -> Broker {
-        let tansu = Command::new(root.join("scripts/kafka-broker")).arg("path").output().unwrap();
-        assert!(tansu.status.success(), "scripts/kafka-broker could not provide tansu");
-        let tansu = PathBuf::from(String::from_utf8(tansu.stdout).unwrap().trim());
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let listener = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu)
-            .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &listener])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let dir = root.join("target/kafka/bench");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Three consecutive free ports: PLAINTEXT, controller, SASL.
+        let port = loop {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            if port < u16::MAX - 2 && (1..=2).all(|i| TcpListener::bind(("127.0.0.1", port + i)).is_ok()) {
+                break port;
+            }
+        };
+        let log = std::fs::File::create(dir.join("broker.log")).unwrap();
+        let child = Command::new(root.join("scripts/kafka-broker"))
+            .arg("run")
+            .arg(port.to_string())
+            .arg(&dir)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
-            .expect("start tansu");
+            .expect("run scripts/kafka-broker");
+        let broker = Broker { address: format!("127.0.0.1:{port}"), child: Some(child) };
+        let probe: BaseConsumer = broker.client().set("log_level", "0").create().unwrap();
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "tansu did not answer");
-            std::thread::sleep(Duration::from_millis(50));
+        while probe.fetch_metadata(None, Duration::from_millis(500)).map_or(true, |m| m.brokers().is_empty()) {
+            assert!(start.elapsed() < Duration::from_secs(120), "Kafka did not answer; see {}", dir.display());
         }
-        Broker { address: format!("127.0.0.1:{port}"), child: Some(child) }
+        broker
     }
 
     /// A handle on a broker someone else runs.

@@ -15,14 +15,19 @@ fn rss_mib(pid: u32) -> u64 {
 
 #[test]
 fn a_blocked_sink_stalls_the_partitions_with_bounded_memory() {
-    let broker = Broker::start();
+    let broker = Broker::kafka();
     broker.create_topic("in", 2);
     const N: u64 = 200_000;
     let pad = "x".repeat(1000);
     broker.produce("in", (0..N).map(|id| TestRecord::new("k", format!("{{\"id\":{id},\"pad\":\"{pad}\"}}"), &[])));
 
     let scratch = Scratch::with_plugins(&["passthrough"]);
-    let source = format!("type = \"kafka\"\nbrokers = \"{}\"\ngroup = \"slow\"\ntopics = [\"in\"]", broker.address());
+    let source = format!(
+        "type = \"kafka\"\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [\"{}\"]",
+        broker.address(),
+        broker.group("slow"),
+        broker.topic("in")
+    );
     let (running, stalled) = run_with_blocked_stdout(&scratch, &source);
     let rss = rss_mib(running.child.id());
     eprintln!("stalled after {stalled} of {N} records (about 1 KiB each), resident memory {rss} MiB");

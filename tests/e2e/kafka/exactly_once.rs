@@ -1,12 +1,7 @@
-//! Exactly-once pipelines on librdkafka's mock cluster, the only broker here that speaks
-//! the transactional protocol (Tansu 0.6 has no EndTxn).
-//!
-//! What the mock can show: records go through transactions end to end, and an instance
-//! whose transaction is fenced stops, with nothing lost. What it cannot: it acknowledges
-//! the offsets sent in a transaction without storing them, it never hides aborted records
-//! from `read_committed` readers, and it gives every new producer a fresh producer id
-//! instead of fencing the old one, so "nothing duplicated after a crash" and a real
-//! zombie cannot be checked against it; the fencing is injected as the broker's error.
+//! Exactly-once pipelines: records and the source's offsets go through transactions end
+//! to end (on Apache Kafka), and an instance whose transaction is fenced stops with nothing
+//! lost (on librdkafka's mock cluster, which answers EndTxn with the fencing error on
+//! demand). What SIGKILLs do to them is in `crash.rs`.
 
 use std::time::Duration;
 
@@ -15,23 +10,14 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use super::*;
 use crate::harness::*;
 
-fn exactly_once(config: String, transactional_id: &str) -> String {
-    config.replace(
-        "[pipelines.main]\n",
-        &format!(
-            "[pipelines.main]\ndelivery = \"exactly-once\"\ntransactional_id = \"{transactional_id}\"\ntransaction_interval = \"50ms\"\n"
-        ),
-    )
-}
-
 #[test]
 fn an_exactly_once_pipeline_delivers_every_record_once_through_transactions() {
-    let broker = Broker::mock().with_pipeline_topics(3);
+    let broker = Broker::kafka().with_pipeline_topics(3);
     const N: u64 = 20_000;
     broker.produce("in", keyed_events(N, 100));
 
     let scratch = Scratch::with_plugins(&["json-validate"]);
-    scratch.config(exactly_once(kafka_pipeline(&broker, "eos", ""), "eos-delivers"));
+    scratch.config(exactly_once(kafka_pipeline(&broker, "eos", ""), &broker.group("eos-delivers")));
     let mut running = scratch.start();
     let out = broker.consume("out", (N - N / 100) as usize, Duration::from_secs(120));
     let (counts, by_key) = ids_by_key(&out);
@@ -66,7 +52,7 @@ fn a_fenced_instance_stops_and_its_successor_loses_nothing() {
     // `session.timeout.ms` − 1 s before it rebalances (`rd_kafka_mock_cgrp_classic_rebalance`),
     // so with the default the successor would wait 44 s for its partitions.
     let source = "properties = { \"session.timeout.ms\" = 6000 }\ndrain_timeout = \"3s\"";
-    scratch.config(exactly_once(kafka_pipeline(&broker, "eos-fenced", source), "eos-fenced"));
+    scratch.config(exactly_once(kafka_pipeline(&broker, "eos-fenced", source), &broker.group("eos-fenced")));
     let mut zombie = scratch.start();
     zombie.wait_for_log("partition assigned", Duration::from_secs(60));
     // What a broker answers an instance whose transactional id another has taken over.

@@ -29,7 +29,7 @@ fn start_both([first, second]: &[Scratch; 2]) -> (Running, Running) {
 
 #[test]
 fn a_host_that_stops_hands_its_partitions_over_with_nothing_lost_or_repeated() {
-    let broker = Broker::start().with_pipeline_topics(4);
+    let broker = Broker::kafka().with_pipeline_topics(4);
     const N: u64 = 40_000;
 
     let hosts = [member(&broker, "fleet"), member(&broker, "fleet")];
@@ -48,11 +48,10 @@ fn a_host_that_stops_hands_its_partitions_over_with_nothing_lost_or_repeated() {
     assert!(log.matches("partition assigned").count() > 2, "the survivor took more partitions over:\n{log}");
 }
 
-/// On librdkafka's mock cluster: Tansu 0.6 never evicts a member that died without
-/// leaving (see `crash.rs`).
+/// The group coordinator evicts the dead member once its session times out (6 s here).
 #[test]
 fn a_host_killed_mid_stream_has_its_partitions_taken_over_with_nothing_lost() {
-    let broker = Broker::mock().with_pipeline_topics(4);
+    let broker = Broker::kafka().with_pipeline_topics(4);
     const N: u64 = 40_000;
 
     let hosts = [member(&broker, "fleet-kill"), member(&broker, "fleet-kill")];

@@ -1,8 +1,10 @@
-//! Kafka end to end, on a real Kafka-protocol broker (Tansu) that each test starts on a
-//! port of its own, with a plain rdkafka client producing the input and reading the
-//! output.
+//! Kafka end to end, on Apache Kafka (one broker shared by the tests, each with topics and
+//! groups of its own, or a broker of a test's own when it restarts it) and on librdkafka's
+//! mock cluster for injected faults, with a plain rdkafka client producing the input and
+//! reading the output.
 
 mod backpressure;
+mod broker;
 mod crash;
 mod exactly_once;
 mod group;
@@ -11,10 +13,6 @@ mod restart;
 mod start;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -22,100 +20,12 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
-use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::harness::workspace_root;
-
-/// The Tansu binary: `$SLUICE_TANSU`, or the one `scripts/kafka-broker` builds once (the
-/// test script does it first).
-fn tansu() -> &'static PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Some(path) = std::env::var_os("SLUICE_TANSU") {
-            return path.into();
-        }
-        let output = Command::new(workspace_root().join("scripts/kafka-broker"))
-            .arg("path")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/kafka-broker path");
-        assert!(output.status.success(), "scripts/kafka-broker could not provide tansu");
-        PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-    })
-}
-
-/// A broker on 127.0.0.1, stopped when dropped.
-pub struct Broker {
-    kind: Kind,
-    address: String,
-}
-
-enum Kind {
-    /// A real broker process.
-    Tansu(Child),
-    /// librdkafka's in-process mock cluster, listening on a real socket: for what Tansu
-    /// does not do, such as evicting a member that died without leaving its group.
-    Mock(MockCluster<'static, DefaultProducerContext>),
-}
+pub use broker::Broker;
 
 impl Broker {
-    /// A Tansu broker that keeps its data in memory.
-    pub fn start() -> Broker {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut child = spawn_tansu(port);
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(child.try_wait().unwrap().is_none(), "tansu exited while starting");
-            assert!(start.elapsed() < Duration::from_secs(30), "tansu did not answer within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker { kind: Kind::Tansu(child), address: format!("127.0.0.1:{port}") }
-    }
-
-    /// A mock cluster of one broker.
-    pub fn mock() -> Broker {
-        let cluster = MockCluster::new(1).expect("start the mock cluster");
-        Broker { address: cluster.bootstrap_servers(), kind: Kind::Mock(cluster) }
-    }
-
-    /// Takes the mock cluster's broker down for `length`, then brings it back with its
-    /// log intact: what a broker restart looks like to clients.
-    pub fn outage(&self, length: Duration) {
-        let cluster = self.mock_cluster();
-        cluster.broker_down(1).expect("take the mock broker down");
-        std::thread::sleep(length);
-        cluster.broker_up(1).expect("bring the mock broker back");
-    }
-
-    /// Makes the mock cluster answer the next requests of kind `api` with `errors`.
-    pub fn fail_requests(&self, api: RDKafkaApiKey, errors: &[RDKafkaRespErr]) {
-        self.mock_cluster().request_errors(api, errors);
-    }
-
-    pub fn clear_failures(&self, api: RDKafkaApiKey) {
-        self.mock_cluster().clear_request_errors(api);
-    }
-
-    fn mock_cluster(&self) -> &MockCluster<'static, DefaultProducerContext> {
-        match &self.kind {
-            Kind::Mock(cluster) => cluster,
-            Kind::Tansu(_) => panic!("fault injection needs the mock cluster"),
-        }
-    }
-
-    pub fn address(&self) -> String {
-        self.address.clone()
-    }
-
-    fn client(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", self.address());
-        config
-    }
-
     /// Topics `in` and `out` with `partitions` each, and a one-partition `dlq`: what
     /// [`kafka_pipeline`] reads and writes.
     pub fn with_pipeline_topics(self, partitions: i32) -> Broker {
@@ -125,12 +35,22 @@ impl Broker {
         self
     }
 
+    /// Creates this test's topic `name` ([`Broker::topic`]).
     pub fn create_topic(&self, name: &str, partitions: i32) {
-        if let Kind::Mock(cluster) = &self.kind {
+        self.create_topic_with(name, partitions, &[]);
+    }
+
+    /// Creates this test's topic `name` with topic-level `configs`.
+    pub fn create_topic_with(&self, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+        let name = &self.topic(name);
+        if let Some(cluster) = self.mock_cluster() {
             return cluster.create_topic(name, partitions, 1).expect("create a mock topic");
         }
         let admin: AdminClient<DefaultClientContext> = self.client().create().unwrap();
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        for (key, value) in configs {
+            topic = topic.set(key, value);
+        }
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let results = runtime.block_on(admin.create_topics([&topic], &AdminOptions::new())).unwrap();
         for result in results {
@@ -138,39 +58,30 @@ impl Broker {
         }
     }
 
-    /// Produces `records` in order and waits until all are acknowledged.
+    /// Produces `records` to this test's `topic` in order and waits until all are acknowledged.
     pub fn produce(&self, topic: &str, records: impl IntoIterator<Item = TestRecord>) {
-        let producer: BaseProducer = self.client().set("linger.ms", "5").create().unwrap();
-        for record in records {
-            let mut headers = OwnedHeaders::new();
-            for (key, value) in &record.headers {
-                headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
-            }
-            let mut message = BaseRecord::<str, str>::to(topic).payload(&record.value).headers(headers);
-            if let Some(key) = &record.key {
-                message = message.key(key);
-            }
-            if let Some(timestamp) = record.timestamp {
-                message = message.timestamp(timestamp);
-            }
-            loop {
-                match producer.send(message) {
-                    Ok(()) => break,
-                    Err((_, returned)) => {
-                        message = returned;
-                        producer.poll(Duration::from_millis(10));
-                    }
-                }
-            }
-        }
-        producer.flush(Duration::from_secs(60)).expect("the broker acknowledged every test record");
+        produce_to(&self.address(), &self.topic(topic), records);
     }
 
-    /// Reads `topic` from the beginning, without a group, until `count` distinct records
-    /// (by their `seq` header, when they have one) arrived and nothing more came for a
-    /// second, or `timeout` passed. Records come back in order within each partition.
+    /// Reads `topic` from the beginning as a `read_committed` consumer, without a group,
+    /// until `count` distinct records (by their `seq` header, when they have one) arrived
+    /// and nothing more came for a second, or `timeout` passed. Records come back in order
+    /// within each partition.
     pub fn consume(&self, topic: &str, count: usize, timeout: Duration) -> Vec<TestRecord> {
-        let consumer: BaseConsumer = self.client().set("group.id", "sluice-tests-reader").create().unwrap();
+        self.consume_as(topic, "read_committed", count, timeout)
+    }
+
+    /// [`Broker::consume`] at `isolation.level` `isolation`: `read_uncommitted` also
+    /// returns the records of aborted transactions.
+    pub fn consume_as(&self, topic: &str, isolation: &str, count: usize, timeout: Duration) -> Vec<TestRecord> {
+        let topic = &self.topic(topic);
+        let consumer: BaseConsumer = self
+            .client()
+            .set("group.id", self.group("reader"))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", isolation)
+            .create()
+            .unwrap();
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
         let mut assignment = TopicPartitionList::new();
         for partition in metadata.topics()[0].partitions() {
@@ -197,24 +108,34 @@ impl Broker {
     }
 }
 
-fn spawn_tansu(port: u16) -> Child {
-    let listener = format!("tcp://127.0.0.1:{port}");
-    Command::new(tansu())
-        .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &listener])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tansu")
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Kind::Tansu(child) = &mut self.kind {
-            let _ = child.kill();
-            let _ = child.wait();
+/// Produces `records` to `topic` at `address` in order and waits until all are
+/// acknowledged. A free function, so that a thread can feed a topic while a test works.
+pub fn produce_to(address: &str, topic: &str, records: impl IntoIterator<Item = TestRecord>) {
+    let producer: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", address).set("linger.ms", "5").create().unwrap();
+    for record in records {
+        let mut headers = OwnedHeaders::new();
+        for (key, value) in &record.headers {
+            headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
+        }
+        let mut message = BaseRecord::<str, str>::to(topic).payload(&record.value).headers(headers);
+        if let Some(key) = &record.key {
+            message = message.key(key);
+        }
+        if let Some(timestamp) = record.timestamp {
+            message = message.timestamp(timestamp);
+        }
+        loop {
+            match producer.send(message) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    message = returned;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
         }
     }
+    producer.flush(Duration::from_secs(60)).expect("the broker acknowledged every test record");
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -307,24 +228,26 @@ pub fn assert_first_arrivals_in_order(by_key: HashMap<String, Vec<u64>>) {
 /// the dead letters in topic `dlq`.
 pub fn kafka_pipeline(broker: &Broker, group: &str, source_extra: &str) -> String {
     let brokers = broker.address();
+    let group = broker.group(group);
+    let [input, out, dlq] = ["in", "out", "dlq"].map(|t| broker.topic(t));
     format!(
         r#"
 [sources.input]
 type = "kafka"
 brokers = "{brokers}"
 group = "{group}"
-topics = ["in"]
+topics = ["{input}"]
 {source_extra}
 
 [sinks.out]
 type = "kafka"
 brokers = "{brokers}"
-topic = "out"
+topic = "{out}"
 
 [sinks.dlq]
 type = "kafka"
 brokers = "{brokers}"
-topic = "dlq"
+topic = "{dlq}"
 
 [pipelines.main]
 source = "input"
@@ -335,5 +258,15 @@ dead_letter = "dlq"
 batch_size = 500
 batch_wait = "20ms"
 "#
+    )
+}
+
+/// `config` (a [`kafka_pipeline`]) made exactly-once, with `transactional_id`.
+pub fn exactly_once(config: String, transactional_id: &str) -> String {
+    config.replace(
+        "[pipelines.main]\n",
+        &format!(
+            "[pipelines.main]\ndelivery = \"exactly-once\"\ntransactional_id = \"{transactional_id}\"\ntransaction_interval = \"50ms\"\n"
+        ),
     )
 }

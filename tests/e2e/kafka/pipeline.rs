@@ -9,7 +9,7 @@ use crate::harness::*;
 
 #[test]
 fn every_record_arrives_with_key_and_headers_in_partition_order() {
-    let broker = Broker::start().with_pipeline_topics(3);
+    let broker = Broker::kafka().with_pipeline_topics(3);
     const N: u64 = 100_000;
     broker.produce("in", keyed_events(N, 100));
 
@@ -43,14 +43,14 @@ fn every_record_arrives_with_key_and_headers_in_partition_order() {
         assert_eq!(id % 100, 99, "only the broken records are dead letters");
         assert_eq!(record.header("sluice.plugin"), Some("json-validate"));
         assert!(record.header("sluice.error").is_some_and(|e| !e.is_empty()), "{record:?}");
-        assert_eq!(record.header("sluice.stream"), Some("in"));
+        assert_eq!(record.header("sluice.stream"), Some(broker.topic("in").as_str()));
         assert!(record.header("sluice.offset").is_some());
     }
 }
 
 #[test]
 fn a_record_the_broker_refuses_goes_to_the_dead_letter_sink_and_the_rest_flows_on() {
-    let broker = Broker::start();
+    let broker = Broker::kafka();
     broker.create_topic("in", 1);
     broker.create_topic("out", 1);
     let big = format!("{{\"id\":1,\"pad\":\"{}\"}}", "x".repeat(4000));
@@ -62,18 +62,19 @@ fn a_record_the_broker_refuses_goes_to_the_dead_letter_sink_and_the_rest_flows_o
 
     let scratch = Scratch::with_plugins(&["json-validate"]);
     let brokers = broker.address();
+    let [group, input, out] = [broker.group("refusal-test"), broker.topic("in"), broker.topic("out")];
     scratch.config(format!(
         r#"
 [sources.input]
 type = "kafka"
 brokers = "{brokers}"
-group = "refusal-test"
-topics = ["in"]
+group = "{group}"
+topics = ["{input}"]
 
 [sinks.out]
 type = "kafka"
 brokers = "{brokers}"
-topic = "out"
+topic = "{out}"
 properties = {{ "message.max.bytes" = 2000 }}
 
 [sinks.dlq]
@@ -106,7 +107,7 @@ batch_wait = "10ms"
 
 #[test]
 fn a_topic_pattern_reads_every_matching_topic_and_no_other() {
-    let broker = Broker::start().with_pipeline_topics(2);
+    let broker = Broker::kafka().with_pipeline_topics(2);
     for topic in ["in-a", "in-b", "other"] {
         broker.create_topic(topic, 2);
     }
@@ -117,7 +118,11 @@ fn a_topic_pattern_reads_every_matching_topic_and_no_other() {
 
     let scratch = Scratch::with_plugins(&["json-validate"]);
     let config = kafka_pipeline(&broker, "pattern-test", "");
-    scratch.config(config.replace(r#"topics = ["in"]"#, r#"topics = ["^in-.*"]"#));
+    // The prefix's dots match any character: loose, but it still names no other topic.
+    let pattern = format!("^{}-.*", broker.topic("in"));
+    scratch.config(
+        config.replace(&format!(r#"topics = ["{}"]"#, broker.topic("in")), &format!(r#"topics = ["{pattern}"]"#)),
+    );
     let running = scratch.start();
 
     let out = broker.consume("out", N as usize, Duration::from_secs(60));
@@ -128,7 +133,7 @@ fn a_topic_pattern_reads_every_matching_topic_and_no_other() {
 
 #[test]
 fn a_sink_without_a_topic_writes_each_record_to_the_topic_named_like_its_route() {
-    let broker = Broker::start();
+    let broker = Broker::kafka();
     for topic in ["in", "orders-eu", "orders-us"] {
         broker.create_topic(topic, 2);
     }
@@ -142,13 +147,15 @@ fn a_sink_without_a_topic_writes_each_record_to_the_topic_named_like_its_route()
 
     let scratch = Scratch::with_plugins(&["router"]);
     let brokers = broker.address();
+    let [group, input] = [broker.group("route-topic-test"), broker.topic("in")];
+    let [eu, us] = [broker.topic("orders-eu"), broker.topic("orders-us")];
     scratch.config(format!(
         r#"
 [sources.input]
 type = "kafka"
 brokers = "{brokers}"
-group = "route-topic-test"
-topics = ["in"]
+group = "{group}"
+topics = ["{input}"]
 
 [sinks.by_region]
 type = "kafka"
@@ -160,8 +167,8 @@ path = "out/dlq.jsonl"
 
 [pipelines.main]
 source = "input"
-plugins = [{{ name = "router", config = {{ field = "region", "map.eu" = "orders-eu", "map.us" = "orders-us" }} }}]
-routes = {{ orders-eu = ["by_region"], orders-us = ["by_region"] }}
+plugins = [{{ name = "router", config = {{ field = "region", "map.eu" = "{eu}", "map.us" = "{us}" }} }}]
+routes = {{ "{eu}" = ["by_region"], "{us}" = ["by_region"] }}
 dead_letter = "dlq"
 batch_wait = "10ms"
 "#
@@ -187,7 +194,7 @@ batch_wait = "10ms"
 /// be carried left out; they never panic the lane, and the records around them flow on.
 #[test]
 fn records_too_wide_for_the_plugin_boundary_are_dead_lettered_as_malformed_at_read() {
-    let broker = Broker::start().with_pipeline_topics(1);
+    let broker = Broker::kafka().with_pipeline_topics(1);
     let wide_name = "h".repeat(70_000);
     let many: Vec<(String, String)> = (0..70_000).map(|i| (format!("h{i}"), String::new())).collect();
     let records = (0..5u64).map(|id| {
@@ -203,7 +210,8 @@ fn records_too_wide_for_the_plugin_boundary_are_dead_lettered_as_malformed_at_re
 
     let scratch = Scratch::with_plugins(&["json-validate"]);
     let config = kafka_pipeline(&broker, "too-wide-test", "");
-    let dlq_topic = format!("type = \"kafka\"\nbrokers = \"{}\"\ntopic = \"dlq\"", broker.address());
+    let dlq_topic =
+        format!("type = \"kafka\"\nbrokers = \"{}\"\ntopic = \"{}\"", broker.address(), broker.topic("dlq"));
     scratch.config(config.replace(&dlq_topic, "type = \"file\"\npath = \"out/dlq.jsonl\""));
     let running = scratch.start();
     let out = broker.consume("out", 3, Duration::from_secs(60));

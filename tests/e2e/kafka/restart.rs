@@ -1,9 +1,8 @@
 //! The broker goes away mid-stream and comes back: the host reconnects on its own and
 //! every record still arrives.
 //!
-//! This runs on librdkafka's mock cluster, which keeps its log while a broker is down:
-//! Tansu's in-memory storage would come back empty, which is a lost broker, not a
-//! restarted one.
+//! On a Kafka of the test's own, stopped cleanly and started again on the same port with
+//! the same data, as an operator's restart does.
 
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use crate::harness::*;
 
 #[test]
 fn a_broker_restart_mid_stream_loses_nothing() {
-    let broker = Broker::mock().with_pipeline_topics(3);
+    let mut broker = Broker::own_kafka().with_pipeline_topics(3);
     const N: u64 = 40_000;
     broker.produce("in", keyed_events(N / 2, 0));
 
@@ -24,7 +23,7 @@ fn a_broker_restart_mid_stream_loses_nothing() {
 
     // Down for longer than a few reconnect attempts, shorter than the producer's
     // delivery timeout (30 s) and the consumer's session timeout (45 s).
-    broker.outage(Duration::from_secs(5));
+    broker.restart(Duration::from_secs(5));
     broker.produce("in", keyed_events(N, 0).skip((N / 2) as usize));
 
     let out = broker.consume("out", N as usize, Duration::from_secs(120));

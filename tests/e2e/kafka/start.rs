@@ -8,6 +8,7 @@ use super::*;
 use crate::harness::*;
 
 const N: u64 = 1_000;
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// `keyed_events` `from..to`, stamped `age` before now.
 fn events_aged(from: u64, to: u64, age: Duration) -> impl Iterator<Item = TestRecord> {
@@ -41,24 +42,20 @@ fn assert_reads_only_what_arrives_after_joining(broker: &Broker, group: &str, st
 
 #[test]
 fn a_new_group_set_to_latest_reads_only_what_arrives_after_it_joined() {
-    let broker = Broker::start().with_pipeline_topics(2);
+    let broker = Broker::kafka().with_pipeline_topics(2);
     broker.produce("in", keyed_events(N, 0));
     assert_reads_only_what_arrives_after_joining(&broker, "start-latest", "latest");
 }
 
-/// Tansu finds a time by when it stored each batch, not by the records' own timestamps
-/// (Kafka can do either), so the test stores the old records well before the start time
-/// and the new ones well after it, and stamps the old ones as older still.
+/// Kafka finds a time by the records' own timestamps (`CreateTime`, the topic default):
+/// the old records are stamped two hours ago, the new ones now, the start is an hour ago.
 #[test]
 fn a_new_group_set_to_a_time_starts_at_the_first_record_from_then_with_timestamps_kept() {
-    let broker = Broker::start().with_pipeline_topics(2);
-    let hour = Duration::from_secs(3600);
-    broker.produce("in", events_aged(0, N, 2 * hour));
-    std::thread::sleep(Duration::from_secs(2));
-    let start = humantime::format_rfc3339_seconds(SystemTime::now());
-    std::thread::sleep(Duration::from_secs(2));
+    let broker = Broker::kafka().with_pipeline_topics(2);
+    broker.produce("in", events_aged(0, N, 2 * HOUR));
     let new: Vec<TestRecord> = events_aged(N, 2 * N, Duration::ZERO).collect();
     broker.produce("in", new.clone());
+    let start = humantime::format_rfc3339_seconds(SystemTime::now() - HOUR);
 
     let scratch = Scratch::with_plugins(&["json-validate"]);
     scratch.config(kafka_pipeline(&broker, "start-time", &format!("start = \"{start}\"")));
@@ -71,13 +68,11 @@ fn a_new_group_set_to_a_time_starts_at_the_first_record_from_then_with_timestamp
     assert!(out.iter().all(|r| r.timestamp == stamp), "timestamps pass through unchanged");
 }
 
-/// On librdkafka's mock cluster, which answers a time after every record as Kafka does
-/// (offset -1, "the end"); Tansu 0.6 answers offset 0 there.
+/// A time after every record: Kafka answers "no such offset" (-1), which is the end.
 #[test]
 fn a_new_group_set_to_a_time_after_every_record_reads_only_what_comes_next() {
-    let broker = Broker::mock().with_pipeline_topics(2);
-    broker.produce("in", keyed_events(N, 0));
-    std::thread::sleep(Duration::from_secs(2));
-    let start = humantime::format_rfc3339_seconds(SystemTime::now());
+    let broker = Broker::kafka().with_pipeline_topics(2);
+    broker.produce("in", events_aged(0, N, 2 * HOUR));
+    let start = humantime::format_rfc3339_seconds(SystemTime::now() - HOUR);
     assert_reads_only_what_arrives_after_joining(&broker, "start-after", &start.to_string());
 }
