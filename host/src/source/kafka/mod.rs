@@ -14,42 +14,43 @@
 //! - **The lanes**, [`PartitionLane`], one per partition, each run by the shared
 //!   [`driver`](super::driver) like any other source: batching, backpressure and ordered
 //!   acknowledgements. A lane stores its partition's offset only once a batch and all
-//!   before it were accepted by every sink; the consumer commits stored offsets every
-//!   second and at every revocation and shutdown. A lane that is not read leaves its
-//!   records in librdkafka's per-partition queue, whose size
-//!   (`queued.max.messages.kbytes`) bounds the memory a slow pipeline can fill.
+//!   before it were accepted by every sink, and asks the [`Committer`] to commit it, which
+//!   it does at once, one commit at a time; the coordinator also commits at every
+//!   revocation and shutdown. A lane that is not read leaves its records in librdkafka's
+//!   per-partition queue, whose size (`queued.max.messages.kbytes`) bounds the memory a
+//!   slow pipeline can fill.
 //!
-//! A crash loses nothing: records after the last commit are read again (at-least-once),
-//! at most about a second of them.
+//! A crash loses nothing: records after the last commit are read again (at-least-once):
+//! those acknowledged during the last commit's round trip and those in flight.
 //!
 //! In an exactly-once pipeline the consumer commits nothing itself: lanes hand their
 //! offsets to the [`exactly_once`](crate::kafka::exactly_once) link, the sink commits them
 //! inside its transactions, and the coordinator asks for a commit before partitions are
 //! released.
 
+mod commit;
+mod group;
+mod lane;
+mod poller;
+
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::Bytes;
-use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use tokio::sync::{Notify, mpsc, oneshot};
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use self::commit::{CommitRequests, Committer};
+use self::group::GroupContext;
+use self::lane::{LaneOffsets, PartitionLane};
+use self::poller::Poller;
 use super::driver::Lanes;
-use super::{Incoming, Malformed, Source};
-use crate::ack::Checkpoint;
 use crate::config::{KafkaSourceConfig, StartPosition};
 use crate::kafka::exactly_once::SourceLink;
-use crate::record::{Record, RecordMeta};
 
 /// How long broker queries made during a rebalance (committed offsets, offsets for a start
 /// time) may take.
@@ -70,6 +71,8 @@ pub struct KafkaSource {
     drain_timeout: Duration,
     /// Exactly-once pipelines only: where offsets go instead of the consumer's commits.
     transactions: Option<SourceLink>,
+    /// At-least-once pipelines: the lanes' requests for a commit.
+    commits: CommitRequests,
 }
 
 /// What the rebalance callback hands the coordinator. The callback waits until `done` is
@@ -117,12 +120,15 @@ impl KafkaSource {
             rebalances,
             drain_timeout: config.drain_timeout,
             transactions,
+            commits: CommitRequests::default(),
         })
     }
 
     /// Runs until `shutdown`, then drains every lane, commits, and leaves the group.
     pub async fn run(mut self, lanes: Lanes, shutdown: CancellationToken) -> anyhow::Result<()> {
         let (poller, stray) = Poller::start(&self.name, self.consumer.clone())?;
+        let committer =
+            self.transactions.is_none().then(|| Committer::start(&self.name, self.consumer.clone(), &self.commits));
         let mut running = Running::default();
         let outcome = async {
             let mut stray = std::pin::pin!(stray);
@@ -171,6 +177,9 @@ impl KafkaSource {
                 outcome.and(self.commit().await)
             }
         };
+        if let Some(committer) = committer {
+            committer.stop().await;
+        }
         poller.stop();
         outcome.with_context(|| format!("source `{}`", self.name))
     }
@@ -196,7 +205,10 @@ impl KafkaSource {
             queue,
             wake,
             consumer: self.consumer.clone(),
-            transactions: self.transactions.clone(),
+            offsets: match &self.transactions {
+                Some(link) => LaneOffsets::Transactional(link.clone()),
+                None => LaneOffsets::Committed(self.commits.clone()),
+            },
             topic,
             partition: index,
         };
@@ -219,14 +231,7 @@ impl KafkaSource {
         if let Some(link) = &self.transactions {
             return link.commit_now().await.map_err(|reason| anyhow::anyhow!("the transaction failed: {reason}"));
         }
-        let consumer = self.consumer.clone();
-        let result = tokio::task::spawn_blocking(move || consumer.commit_consumer_state(CommitMode::Sync)).await;
-        match result.expect("commit task panicked") {
-            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            // The offsets stay stored; the next periodic commit tries again, and at worst a
-            // new owner reads the uncommitted records again.
-            Err(error) => tracing::warn!(source = %self.name, %error, "committing offsets failed"),
-        }
+        commit::commit_stored(&self.name, &self.consumer).await;
         Ok(())
     }
 }
@@ -317,207 +322,6 @@ impl Running {
     }
 }
 
-/// The thread that serves the consumer's shared queue: rebalances, errors, logs.
-struct Poller {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Poller {
-    /// Starts polling. The receiver fires if a record shows up in the shared queue, which
-    /// would mean its partition's order can no longer be guaranteed.
-    fn start(name: &str, consumer: Arc<Consumer_>) -> anyhow::Result<(Self, oneshot::Receiver<String>)> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (stray_tx, stray) = oneshot::channel();
-        let stopped = stop.clone();
-        let name = name.to_owned();
-        let thread = std::thread::Builder::new().name(format!("kafka-{name}")).spawn(move || {
-            while !stopped.load(Ordering::Relaxed) {
-                match consumer.poll(POLL_INTERVAL) {
-                    None => {}
-                    Some(Err(error)) => tracing::warn!(source = %name, %error, "kafka consumer error"),
-                    Some(Ok(message)) => {
-                        let _ = stray_tx.send(format!(
-                            "a record of {}/{} (offset {}) arrived before its partition had a lane; stopping so that it is read again in order",
-                            message.topic(),
-                            message.partition(),
-                            message.offset()
-                        ));
-                        return;
-                    }
-                }
-            }
-        })?;
-        Ok((Poller { stop, thread }, stray))
-    }
-
-    fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Blocks for at most one poll interval.
-        let _ = self.thread.join();
-    }
-}
-
-/// The consumer's callbacks: rebalances go to the coordinator, logs to ours.
-struct GroupContext {
-    source: String,
-    start: StartPosition,
-    coordinator: mpsc::UnboundedSender<Rebalance>,
-    transactions: Option<SourceLink>,
-}
-
-impl GroupContext {
-    /// Hands a rebalance to the coordinator and waits until it is done with it. Returns at
-    /// once when the coordinator is gone (the source is stopping).
-    fn hand_over(&self, make: impl FnOnce(std::sync::mpsc::SyncSender<()>) -> Rebalance) {
-        let (done_tx, done) = std::sync::mpsc::sync_channel(0);
-        if self.coordinator.send(make(done_tx)).is_ok() {
-            // Disconnected (not a message) is the signal: the coordinator dropped `done`.
-            let _ = done.recv();
-        }
-    }
-
-    /// For a start time: partitions without a committed offset start at the first record
-    /// at or after it.
-    fn start_at_time(&self, consumer: &Consumer_, assignment: &mut TopicPartitionList, millis: i64) -> KafkaResult<()> {
-        let committed = consumer.committed_offsets(assignment.clone(), QUERY_TIMEOUT)?;
-        let mut lookup = TopicPartitionList::new();
-        for element in committed.elements() {
-            if element.offset() == Offset::Invalid {
-                lookup.add_partition_offset(element.topic(), element.partition(), Offset::Offset(millis))?;
-            }
-        }
-        if lookup.count() == 0 {
-            return Ok(());
-        }
-        for element in consumer.offsets_for_times(lookup, QUERY_TIMEOUT)?.elements() {
-            // The broker answers "the end" for a partition with no record since then: every
-            // record it holds is older than the start time.
-            if let offset @ (Offset::Offset(_) | Offset::End) = element.offset() {
-                assignment.set_partition_offset(element.topic(), element.partition(), offset)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 fn partitions(list: &TopicPartitionList) -> Vec<Partition> {
     list.elements().iter().map(|e| (Arc::from(e.topic()), e.partition())).collect()
-}
-
-impl ClientContext for GroupContext {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-        crate::kafka::log(&self.source, level, facility, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        crate::kafka::error(&self.source, error, reason);
-    }
-}
-
-impl ConsumerContext for GroupContext {
-    fn rebalance(&self, consumer: &Consumer_, err: RDKafkaRespErr, assignment: &mut TopicPartitionList) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let StartPosition::Timestamp(millis) = self.start
-                    && let Err(error) = self.start_at_time(consumer, assignment, millis)
-                {
-                    tracing::warn!(source = %self.source, %error, "cannot look up offsets for the start time; starting from the earliest");
-                }
-                let assigned =
-                    if cooperative { consumer.incremental_assign(assignment) } else { consumer.assign(assignment) };
-                if let Err(error) = assigned {
-                    tracing::error!(source = %self.source, %error, "cannot take the assigned partitions");
-                    return;
-                }
-                // Offsets sent in transactions carry the generation that owns them.
-                if let (Some(link), Some(group)) = (&self.transactions, consumer.group_metadata()) {
-                    link.set_group(group);
-                }
-                // Fetching is held until every partition has a queue of its own, so no
-                // record of theirs lands in the shared queue in between.
-                let _ = consumer.pause(assignment);
-                self.hand_over(|done| Rebalance::Assigned(partitions(assignment), done));
-                let _ = consumer.resume(assignment);
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                tracing::info!(source = %self.source, partitions = assignment.count(), "partitions revoked; draining them");
-                self.hand_over(|done| Rebalance::Revoked(partitions(assignment), done));
-                let released =
-                    if cooperative { consumer.incremental_unassign(assignment) } else { consumer.unassign() };
-                if let Err(error) = released {
-                    tracing::error!(source = %self.source, %error, "cannot release the revoked partitions");
-                }
-            }
-            other => {
-                tracing::error!(source = %self.source, error = ?other, "rebalance failed; releasing every partition");
-                self.hand_over(|done| Rebalance::Revoked(partitions(assignment), done));
-                let _ = consumer.unassign();
-            }
-        }
-    }
-}
-
-/// One assigned partition, read from its own queue.
-struct PartitionLane {
-    queue: PartitionQueue<GroupContext>,
-    wake: Arc<Notify>,
-    consumer: Arc<Consumer_>,
-    transactions: Option<SourceLink>,
-    topic: Arc<str>,
-    partition: i32,
-}
-
-impl PartitionLane {
-    fn incoming(&self, message: &BorrowedMessage<'_>) -> Incoming {
-        let headers = message.headers();
-        let headers = (0..headers.map_or(0, |h| h.count())).map(move |index| {
-            let header = headers.expect("counted above").get(index);
-            (header.key, header.value.unwrap_or_default())
-        });
-        let record = Record::with_headers(message.key(), message.payload(), headers).map(|mut record| {
-            record.timestamp = message.timestamp().to_millis();
-            record
-        });
-        let record = record.map_err(|reason| {
-            let without_headers = Record::with_headers(message.key(), message.payload(), std::iter::empty());
-            let mut kept = without_headers
-                .unwrap_or_else(|_| Record::from_value(Bytes::copy_from_slice(message.payload().unwrap_or_default())));
-            kept.timestamp = message.timestamp().to_millis();
-            Malformed { kept, reason }
-        });
-        let offset = message.offset() as u64;
-        let meta = RecordMeta { stream: self.topic.clone(), partition: self.partition as u32, offset };
-        Incoming { record, meta, checkpoint: offset + 1 }
-    }
-}
-
-impl Source for PartitionLane {
-    async fn next(&mut self) -> anyhow::Result<Option<Incoming>> {
-        loop {
-            // Cancel-safe: a record is returned in the same poll that took it off the queue.
-            match self.queue.poll(Duration::ZERO) {
-                Some(Ok(message)) => return Ok(Some(self.incoming(&message))),
-                Some(Err(error)) => {
-                    tracing::warn!(topic = %self.topic, partition = self.partition, %error, "kafka fetch error")
-                }
-                None => self.wake.notified().await,
-            }
-        }
-    }
-
-    /// Stores the offset after the last delivered record, for the next commit (or, in
-    /// exactly-once mode, for the next transaction).
-    async fn commit(&mut self, checkpoint: Checkpoint) -> anyhow::Result<()> {
-        if let Some(link) = &self.transactions {
-            link.register(&self.topic, self.partition, checkpoint as i64);
-            return Ok(());
-        }
-        let mut offsets = TopicPartitionList::with_capacity(1);
-        offsets.add_partition_offset(&self.topic, self.partition, Offset::Offset(checkpoint as i64))?;
-        self.consumer
-            .store_offsets(&offsets)
-            .with_context(|| format!("cannot store offset {checkpoint} of {}/{}", self.topic, self.partition))
-    }
 }
