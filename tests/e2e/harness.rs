@@ -237,9 +237,13 @@ impl Running {
         self.log.lock().unwrap().clone()
     }
 
-    /// Waits until the log contains `text`.
+    /// Waits until the log contains `text`; the log so far is in the failure's message.
     pub fn wait_for_log(&self, text: &str, timeout: Duration) {
-        eventually(timeout, &format!("log line containing {text:?}"), || self.log().contains(text));
+        let start = Instant::now();
+        while !self.log().contains(text) {
+            assert!(start.elapsed() < timeout, "no log line containing {text:?} after {timeout:?}; the log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 
     pub fn signal(&self, signal: i32) {

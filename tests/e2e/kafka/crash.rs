@@ -90,6 +90,10 @@ fn at_least_once_sigkilled_hosts_lose_nothing_and_repeat_little() {
         duplicates / KILLS as usize,
         duplicates as f64 * 100.0 / N as f64
     );
+    // Offsets are committed as soon as a batch is acknowledged, so a kill repeats what was
+    // in flight: some hundreds of records here. With only the periodic commit (every
+    // second) it was over 5 000 per kill.
+    assert!(duplicates <= 2_000 * KILLS as usize, "{duplicates} duplicates after {KILLS} kills\n{}", last.log());
 }
 
 #[test]

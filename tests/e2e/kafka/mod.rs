@@ -10,7 +10,9 @@ mod exactly_once;
 mod group;
 mod pipeline;
 mod restart;
+mod security;
 mod start;
+mod topics;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -55,6 +57,16 @@ impl Broker {
         let results = runtime.block_on(admin.create_topics([&topic], &AdminOptions::new())).unwrap();
         for result in results {
             result.unwrap_or_else(|(topic, e)| panic!("cannot create topic {topic}: {e}"));
+        }
+    }
+
+    /// Deletes this test's topic `name` and waits until the broker has.
+    pub fn delete_topic(&self, name: &str) {
+        let admin: AdminClient<DefaultClientContext> = self.client().create().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let results = runtime.block_on(admin.delete_topics(&[&self.topic(name)], &AdminOptions::new())).unwrap();
+        for result in results {
+            result.unwrap_or_else(|(topic, e)| panic!("cannot delete topic {topic}: {e}"));
         }
     }
 
