@@ -241,7 +241,11 @@ impl Running {
     pub fn wait_for_log(&self, text: &str, timeout: Duration) {
         let start = Instant::now();
         while !self.log().contains(text) {
-            assert!(start.elapsed() < timeout, "no log line containing {text:?} after {timeout:?}; the log:\n{}", self.log());
+            assert!(
+                start.elapsed() < timeout,
+                "no log line containing {text:?} after {timeout:?}; the log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }

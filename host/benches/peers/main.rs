@@ -58,7 +58,9 @@ fn main() {
     let setting = |name: &str, default: u64| std::env::var(name).map_or(default, |v| v.parse().expect(name));
     let (records, rounds) = (setting("BENCH_RECORDS", 1_000_000), setting("BENCH_ROUNDS", 3) as usize);
     let chosen: Vec<&Peer> = match std::env::var("BENCH_PEERS") {
-        Ok(names) => names.split(',').map(|n| PEERS.iter().find(|p| p.slug() == n.trim()).expect("a peer's slug")).collect(),
+        Ok(names) => {
+            names.split(',').map(|n| PEERS.iter().find(|p| p.slug() == n.trim()).expect("a peer's slug")).collect()
+        }
         Err(_) => PEERS.iter().collect(),
     };
     let broker = Broker::start(&root);
@@ -90,7 +92,14 @@ fn contest_on_files(root: &Path, records: u64, rounds: usize) {
     for round in 0..rounds {
         for (contender, results) in files::Contender::ALL.iter().zip(&mut results) {
             let m = files::measure(root, *contender, &input, records);
-            eprintln!("round {}: {}: {:.0} records/s, {:.1} CPU s per million, peak RSS {:.0} MiB", round + 1, contender.name(), m.rate, m.cpu_per_million, m.rss_mib);
+            eprintln!(
+                "round {}: {}: {:.0} records/s, {:.1} CPU s per million, peak RSS {:.0} MiB",
+                round + 1,
+                contender.name(),
+                m.rate,
+                m.cpu_per_million,
+                m.rss_mib
+            );
             results.push(m);
         }
     }
@@ -102,7 +111,13 @@ fn contest_on_files(root: &Path, records: u64, rounds: usize) {
             values.sort_by(f64::total_cmp);
             values[values.len() / 2]
         };
-        println!("| {} | {:.0} | {:.1} | {:.0} MiB |", contender.name(), median(|m| m.rate), median(|m| m.cpu_per_million), median(|m| m.rss_mib));
+        println!(
+            "| {} | {:.0} | {:.1} | {:.0} MiB |",
+            contender.name(),
+            median(|m| m.rate),
+            median(|m| m.cpu_per_million),
+            median(|m| m.rss_mib)
+        );
     }
 }
 
@@ -123,7 +138,8 @@ fn measure(broker: &Broker, root: &Path, peer: &Peer, round: usize, records: u64
 /// Panics unless the first output records are transformed, keyed and carry both headers:
 /// a contender that skipped the work would otherwise look fast.
 fn check_output(broker: &Broker, output: &str) {
-    let reader: BaseConsumer = broker.client().set("group.id", "bench-check").set("enable.auto.commit", "false").create().unwrap();
+    let reader: BaseConsumer =
+        broker.client().set("group.id", "bench-check").set("enable.auto.commit", "false").create().unwrap();
     let mut assignment = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         assignment.add_partition_offset(output, p, Offset::Beginning).unwrap();
@@ -166,7 +182,9 @@ fn report(peers: &[&Peer], results: &[Vec<Measured>], records: u64) {
         let ratio = ceiling.map_or("".to_owned(), |c| format!("{:.2}×", rate / c));
         println!("| {} | {rate:.0} | {ratio} | {cpu:.1} | {p50:.0} ms | {p99:.0} ms | {rss:.0} MiB |", peer.name);
     }
-    println!("\nevery round:\n\n| contender | round | records/s | CPU s / M | p50 | p99 | peak RSS |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "\nevery round:\n\n| contender | round | records/s | CPU s / M | p50 | p99 | peak RSS |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for (peer, rounds) in peers.iter().zip(results) {
         for (round, m) in rounds.iter().enumerate() {
             println!(

@@ -61,7 +61,8 @@ pub fn throughput(broker: &Broker, running: &mut Running, output: &str, records:
 /// p50 and p99 of send-to-arrival time, in milliseconds, at `LATENCY_RATE` records/s
 /// for `LATENCY_SECONDS`, taken from each output value's `ts` (its send time).
 pub fn latency(broker: &Broker, input: &str, output: &str, first_id: u64) -> (f64, f64) {
-    let reader: BaseConsumer = broker.client().set("group.id", "bench-latency").set("fetch.wait.max.ms", "10").create().unwrap();
+    let reader: BaseConsumer =
+        broker.client().set("group.id", "bench-latency").set("fetch.wait.max.ms", "10").create().unwrap();
     let mut assignment = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         assignment.add_partition_offset(output, p, Offset::End).unwrap();
@@ -87,7 +88,8 @@ pub fn latency(broker: &Broker, input: &str, output: &str, first_id: u64) -> (f6
     {
         let Some(Ok(message)) = reader.poll(Duration::from_millis(100)) else { continue };
         let arrived = now_millis();
-        let value: serde_json::Value = serde_json::from_slice(message.payload().unwrap_or_default()).expect("JSON output");
+        let value: serde_json::Value =
+            serde_json::from_slice(message.payload().unwrap_or_default()).expect("JSON output");
         let id = value["id"].as_u64().expect("an id");
         if id >= first_id {
             latencies.push((arrived - value["ts"].as_i64().expect("a ts")) as f64);
@@ -95,7 +97,11 @@ pub fn latency(broker: &Broker, input: &str, output: &str, first_id: u64) -> (f6
         }
     }
     sender.join().unwrap();
-    assert!(latencies.len() as u64 >= expected * 9 / 10, "only {} of {expected} latency probes arrived", latencies.len());
+    assert!(
+        latencies.len() as u64 >= expected * 9 / 10,
+        "only {} of {expected} latency probes arrived",
+        latencies.len()
+    );
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     (at(0.50), at(0.99))

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rdkafka::ClientContext;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::ClientContext;
 
 use crate::broker::Broker;
 
@@ -55,7 +55,8 @@ pub fn produce(broker: &Broker, topic: &str, first: u64, count: u64, rate: Optio
                 std::thread::sleep(wait);
             }
         }
-        let (key, value, trace) = (format!("user-{:06}", i % 10_000), event(i), format!("{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let (key, value, trace) =
+            (format!("user-{:06}", i % 10_000), event(i), format!("{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         let headers = OwnedHeaders::new()
             .insert(Header { key: "trace-id", value: Some(&trace) })
             .insert(Header { key: "content-type", value: Some("application/json") });
@@ -72,7 +73,12 @@ pub fn produce(broker: &Broker, topic: &str, first: u64, count: u64, rate: Optio
     }
     producer.flush(Duration::from_secs(60)).unwrap();
     let failed = producer.context().failed.load(Ordering::Relaxed);
-    assert_eq!(failed, 0, "{failed} records not delivered to {topic}: {:?}", producer.context().first_error.lock().unwrap());
+    assert_eq!(
+        failed,
+        0,
+        "{failed} records not delivered to {topic}: {:?}",
+        producer.context().first_error.lock().unwrap()
+    );
 }
 
 #[derive(Default)]

@@ -13,8 +13,14 @@ fn sasl_pipeline(broker: &Broker, group: &str, password: &str) -> String {
     );
     kafka_pipeline(broker, group, &sasl)
         .replace(&broker.address(), &broker.sasl_address())
-        .replace(&format!("topic = \"{}\"\n", broker.topic("out")), &format!("topic = \"{}\"\n{sasl}\n", broker.topic("out")))
-        .replace(&format!("topic = \"{}\"\n", broker.topic("dlq")), &format!("topic = \"{}\"\n{sasl}\n", broker.topic("dlq")))
+        .replace(
+            &format!("topic = \"{}\"\n", broker.topic("out")),
+            &format!("topic = \"{}\"\n{sasl}\n", broker.topic("out")),
+        )
+        .replace(
+            &format!("topic = \"{}\"\n", broker.topic("dlq")),
+            &format!("topic = \"{}\"\n{sasl}\n", broker.topic("dlq")),
+        )
 }
 
 #[test]

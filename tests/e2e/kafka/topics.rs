@@ -15,7 +15,11 @@ fn records_for_a_deleted_output_topic_are_dead_lettered_and_the_host_runs_on() {
     let config = kafka_pipeline(&broker, "deleted-out", "");
     // How long the producer waits for a topic it does not know to appear (30 s by default).
     let out = format!("topic = \"{}\"\n", broker.topic("out"));
-    scratch.config(config.replacen(&out, &format!("{out}properties = {{ \"topic.metadata.propagation.max.ms\" = 2000 }}\n"), 1));
+    scratch.config(config.replacen(
+        &out,
+        &format!("{out}properties = {{ \"topic.metadata.propagation.max.ms\" = 2000 }}\n"),
+        1,
+    ));
     let mut running = scratch.start();
     let first = broker.consume("out", N as usize, Duration::from_secs(60));
     assert_eq!(ids_by_key(&first).0.len(), N as usize, "{}", running.log());
@@ -24,7 +28,12 @@ fn records_for_a_deleted_output_topic_are_dead_lettered_and_the_host_runs_on() {
     broker.produce("in", keyed_events(2 * N, 0).skip(N as usize));
     let dead = broker.consume("dlq", N as usize, Duration::from_secs(120));
     let (counts, _) = ids_by_key(&dead);
-    assert!((N..2 * N).all(|id| counts.contains_key(&id)), "{} of {N} in the dead-letter topic\n{}", counts.len(), running.log());
+    assert!(
+        (N..2 * N).all(|id| counts.contains_key(&id)),
+        "{} of {N} in the dead-letter topic\n{}",
+        counts.len(),
+        running.log()
+    );
     for record in &dead {
         assert_eq!(record.header("sluice.sink"), Some("out"));
         let reason = record.header("sluice.error").unwrap();
@@ -51,7 +60,10 @@ fn a_deleted_input_topic_is_reported_while_the_host_runs_on_and_stops_cleanly() 
     // notices at its next metadata refresh and each fetch says why.
     running.wait_for_log("topic does not exist (Broker: Unknown topic or partition)", Duration::from_secs(120));
     let log = running.log();
-    assert!(log.lines().any(|l| l.contains("kafka fetch error") && l.contains(&broker.topic("in"))), "the host says which topic:\n{log}");
+    assert!(
+        log.lines().any(|l| l.contains("kafka fetch error") && l.contains(&broker.topic("in"))),
+        "the host says which topic:\n{log}"
+    );
     assert_eq!(running.child.try_wait().unwrap(), None, "the host runs on:\n{log}");
     running.signal(libc::SIGTERM);
     assert_eq!(running.wait(Duration::from_secs(30)), Some(0), "{}", running.log());
