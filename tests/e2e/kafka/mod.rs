@@ -189,7 +189,12 @@ impl TestRecord {
 /// `n` keyed JSON events with a `seq` header; every `invalid_every`-th is not valid JSON.
 /// Keys repeat, so each key's records form an ordered sequence within one partition.
 pub fn keyed_events(n: u64, invalid_every: u64) -> impl Iterator<Item = TestRecord> {
-    (0..n).map(move |id| {
+    keyed_events_in(0..n, invalid_every)
+}
+
+/// [`keyed_events`] with the ids in `ids`.
+pub fn keyed_events_in(ids: std::ops::Range<u64>, invalid_every: u64) -> impl Iterator<Item = TestRecord> {
+    ids.map(move |id| {
         let value = match invalid_every > 0 && id % invalid_every == invalid_every - 1 {
             true => format!("{{\"id\":{id},\"broken\""),
             false => format!("{{\"id\":{id},\"user\":\"u{}\"}}", id % 37),

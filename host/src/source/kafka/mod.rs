@@ -40,7 +40,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -125,8 +125,19 @@ impl KafkaSource {
     }
 
     /// Runs until `shutdown`, then drains every lane, commits, and leaves the group.
-    pub async fn run(mut self, lanes: Lanes, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(self, lanes: Lanes, shutdown: CancellationToken) -> anyhow::Result<()> {
         let (poller, stray) = Poller::start(&self.name, self.consumer.clone())?;
+        self.serve(poller, stray, lanes, shutdown).await
+    }
+
+    /// [`KafkaSource::run`] once the group protocol is served by `poller`.
+    async fn serve(
+        mut self,
+        poller: Poller,
+        stray: oneshot::Receiver<String>,
+        lanes: Lanes,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let committer =
             self.transactions.is_none().then(|| Committer::start(&self.name, self.consumer.clone(), &self.commits));
         let mut running = Running::default();
@@ -180,6 +191,12 @@ impl KafkaSource {
         if let Some(committer) = committer {
             committer.stop().await;
         }
+        // A rebalance handed over just as the shutdown won the race is still in the
+        // channel, and the poller is blocked in its callback until it is dropped: joining
+        // the poller first would wait forever. Every lane is drained and the offsets are
+        // committed by now, so the callback may go ahead (revoked partitions are released,
+        // assigned ones are left at their committed offsets).
+        while self.rebalances.try_recv().is_ok() {}
         poller.stop();
         outcome.with_context(|| format!("source `{}`", self.name))
     }
@@ -325,3 +342,6 @@ impl Running {
 fn partitions(list: &TopicPartitionList) -> Vec<Partition> {
     list.elements().iter().map(|e| (Arc::from(e.topic()), e.partition())).collect()
 }
+
+#[cfg(test)]
+mod tests;

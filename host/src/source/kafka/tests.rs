@@ -1,0 +1,57 @@
+//! The coordinator's shutdown against librdkafka's mock cluster, where the moment a
+//! rebalance is handed over can be held still (a real broker is in `tests/e2e/kafka`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+use rdkafka::mocking::MockCluster;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::poller::Poller;
+use super::{KafkaSource, Rebalance};
+use crate::config::{KafkaSourceConfig, StartPosition};
+use crate::source::driver::{BatchSettings, Lanes};
+
+/// A shutdown that wins the race against a rebalance the poller has just handed over
+/// (the poller blocked in the callback, the rebalance still in the channel) stops the
+/// source instead of waiting forever for the poller.
+#[test]
+fn shutdown_with_a_rebalance_waiting_in_the_channel_stops() {
+    let cluster = MockCluster::new(1).expect("start the mock cluster");
+    cluster.create_topic("events", 2, 1).expect("create the topic");
+    let config = KafkaSourceConfig {
+        brokers: cluster.bootstrap_servers(),
+        group: "shutdown-mid-rebalance".to_owned(),
+        topics: vec!["events".to_owned()],
+        start: StartPosition::Earliest,
+        drain_timeout: Duration::from_secs(5),
+        properties: Default::default(),
+    };
+    let (finished_tx, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let outcome = runtime.block_on(async {
+            let mut source = KafkaSource::open("events", &config, None)?;
+            let (poller, stray) = Poller::start("events", source.consumer.clone())?;
+            // The poller joins the group and blocks in the assignment callback until the
+            // coordinator is done with it. Take the assignment and put it back, so that it
+            // is waiting in the channel when the coordinator starts with the shutdown due.
+            let assigned = source.rebalances.recv().await.expect("an assignment");
+            assert!(matches!(&assigned, Rebalance::Assigned(partitions, _) if partitions.len() == 2));
+            assert!(source.consumer.context().coordinator.send(assigned).is_ok());
+            let (worker, _batches) = mpsc::channel(1);
+            let settings = BatchSettings { size: 10, wait: Duration::from_millis(10) };
+            let lanes = Lanes::new(Arc::from("events"), settings, vec![worker], Arc::default());
+            let shutdown = CancellationToken::new();
+            shutdown.cancel();
+            source.serve(poller, stray, lanes, shutdown).await
+        });
+        let _ = finished_tx.send(outcome.map_err(|e| format!("{e:#}")));
+    });
+    match finished.recv_timeout(Duration::from_secs(60)) {
+        Ok(outcome) => outcome.expect("the source stops cleanly"),
+        Err(_) => panic!("the source did not stop within 60 s: the poller is still blocked in the rebalance callback"),
+    }
+}
