@@ -11,6 +11,7 @@ mod group;
 mod pipeline;
 mod restart;
 mod security;
+mod sizes;
 mod start;
 mod topics;
 

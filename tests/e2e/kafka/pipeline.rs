@@ -1,6 +1,6 @@
 //! A Kafka → plugin → Kafka pipeline: every record arrives once, with its key and headers,
-//! in order per key; rejects and records a sink refuses land in the dead-letter topic
-//! with their reasons.
+//! in order per key; rejects land in the dead-letter topic with their reasons (records a
+//! sink refuses as too large are in `sizes.rs`).
 
 use std::time::Duration;
 
@@ -46,63 +46,6 @@ fn every_record_arrives_with_key_and_headers_in_partition_order() {
         assert_eq!(record.header("sluice.stream"), Some(broker.topic("in").as_str()));
         assert!(record.header("sluice.offset").is_some());
     }
-}
-
-#[test]
-fn a_record_the_broker_refuses_goes_to_the_dead_letter_sink_and_the_rest_flows_on() {
-    let broker = Broker::kafka();
-    broker.create_topic("in", 1);
-    broker.create_topic("out", 1);
-    let big = format!("{{\"id\":1,\"pad\":\"{}\"}}", "x".repeat(4000));
-    let records = [0, 1, 2].map(|id| {
-        let value = if id == 1 { big.clone() } else { format!("{{\"id\":{id}}}") };
-        TestRecord::new("k", value, &[("seq", id.to_string())])
-    });
-    broker.produce("in", records);
-
-    let scratch = Scratch::with_plugins(&["json-validate"]);
-    let brokers = broker.address();
-    let [group, input, out] = [broker.group("refusal-test"), broker.topic("in"), broker.topic("out")];
-    scratch.config(format!(
-        r#"
-[sources.input]
-type = "kafka"
-brokers = "{brokers}"
-group = "{group}"
-topics = ["{input}"]
-
-[sinks.out]
-type = "kafka"
-brokers = "{brokers}"
-topic = "{out}"
-properties = {{ "message.max.bytes" = 2000 }}
-
-[sinks.dlq]
-type = "file"
-path = "out/dlq.jsonl"
-
-[pipelines.main]
-source = "input"
-plugins = [{{ name = "json-validate" }}]
-routes = {{ out = ["out"] }}
-default_route = "out"
-dead_letter = "dlq"
-batch_wait = "10ms"
-"#
-    ));
-    let running = scratch.start();
-    let out = broker.consume("out", 2, Duration::from_secs(60));
-    let seqs: Vec<&str> = out.iter().map(|r| r.header("seq").unwrap()).collect();
-    assert_eq!(seqs, ["0", "2"], "the records around the refused one are delivered, in order");
-    eventually(Duration::from_secs(30), "the refused record in the dead-letter file", || {
-        scratch.read_envelopes("out/dlq.jsonl").len() == 1
-    });
-    let dead = &scratch.read_envelopes("out/dlq.jsonl")[0];
-    assert_eq!(header(dead, "seq"), Some("1"));
-    assert_eq!(header(dead, "sluice.sink"), Some("out"));
-    assert_eq!(header(dead, "sluice.pipeline"), Some("main"));
-    let reason = header(dead, "sluice.error").unwrap();
-    assert!(reason.contains("too large"), "the broker's reason: {reason}\n{}", running.log());
 }
 
 #[test]

@@ -7,13 +7,20 @@
 //! partition. A record the broker will never take (too large, topic missing, not
 //! authorized) is refused and goes to the dead-letter sink with the broker's error; any
 //! other failure (a timeout while the broker is down) fails the flush, and the driver
-//! writes the records again.
+//! writes the records again. The broker refuses "too large" for a whole batch, so such
+//! records are first sent again one per batch ([`alone`]) to tell the record too large
+//! from its neighbours.
 //!
 //! In an exactly-once pipeline the producer is transactional: records are written
 //! inside a transaction that [`TransactionalSink::commit`] commits together with the
 //! source's offsets (see [`crate::kafka::exactly_once`]). There, any delivery failure
-//! dooms the whole transaction, so it is an error rather than a refusal.
+//! dooms the whole transaction, so it is an error rather than a refusal, and records too
+//! large for their topic are refused before they are produced ([`limits`]).
 
+mod alone;
+mod limits;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -21,6 +28,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, config::RDKafkaLogLevel};
+
+use self::alone::{Alone, refused_with_its_batch};
+use self::limits::TopicLimits;
 
 use super::{Flushing, Refused, Sink, TransactionalSink};
 use crate::config::{KafkaSinkConfig, kafka_property};
@@ -36,6 +46,8 @@ pub struct KafkaSink {
     /// Delivery reports of the records written since the last flush, in write order;
     /// `Err` for records refused when they were enqueued.
     pending: Vec<Result<DeliveryFuture, String>>,
+    /// At-least-once pipelines only: where records refused with their batch go again.
+    alone: Option<Arc<Alone>>,
     /// Exactly-once pipelines only.
     transaction: Option<Transaction>,
 }
@@ -48,6 +60,8 @@ struct Transaction {
     open: bool,
     /// `transaction.timeout.ms`: the broker aborts a transaction open for longer.
     timeout: Duration,
+    /// What each topic takes, to refuse a record before it dooms the transaction.
+    limits: TopicLimits,
 }
 
 impl KafkaSink {
@@ -67,7 +81,11 @@ impl KafkaSink {
         let timeout = kafka_property(&config.properties, "transaction.timeout.ms")
             .and_then(|ms| ms.parse().ok())
             .map_or(Duration::from_secs(60), Duration::from_millis);
-        let transaction = Transaction { id: transactional_id.to_owned(), link, open: false, timeout };
+        let admin = crate::kafka::client_config(&config.brokers, &[], &config.properties)
+            .create_with_context(ProducerLog(name.to_owned()))
+            .context("cannot create the Kafka admin client")?;
+        let limits = TopicLimits::new(admin);
+        let transaction = Transaction { id: transactional_id.to_owned(), link, open: false, timeout, limits };
         let sink = Self::create(name, config, Some(transaction))?;
         let producer = sink.producer.clone();
         tokio::task::spawn_blocking(move || producer.init_transactions(timeout))
@@ -88,13 +106,21 @@ impl KafkaSink {
         if let Some(transaction) = &transaction {
             defaults.push(("transactional.id", transaction.id.clone()));
         }
-        let producer = crate::kafka::client_config(&config.brokers, &defaults, &config.properties)
-            .create_with_context(ProducerLog(name.to_owned()))
-            .context("cannot create the Kafka producer")?;
-        Ok(KafkaSink { producer, topic: config.topic.clone(), pending: Vec::new(), transaction })
+        let client = crate::kafka::client_config(&config.brokers, &defaults, &config.properties);
+        let producer =
+            client.create_with_context(ProducerLog(name.to_owned())).context("cannot create the Kafka producer")?;
+        let alone = transaction.is_none().then(|| Arc::new(Alone::new(name, client)));
+        Ok(KafkaSink { producer, topic: config.topic.clone(), pending: Vec::new(), alone, transaction })
     }
 
-    async fn enqueue(&self, topic: &str, record: &Record) -> Result<DeliveryFuture, String> {
+    async fn enqueue(&mut self, topic: &str, record: &Record) -> Result<DeliveryFuture, String> {
+        if let Some(transaction) = &mut self.transaction {
+            transaction
+                .limits
+                .check(topic, record)
+                .await
+                .map_err(|reason| format!("kafka refused the record: {reason}"))?;
+        }
         let mut message = FutureRecord::<[u8], [u8]>::to(topic);
         // librdkafka allocates a header list even for none.
         if record.header_count() > 0 {
@@ -113,15 +139,25 @@ impl KafkaSink {
         if let Some(timestamp) = record.timestamp {
             message = message.timestamp(timestamp);
         }
-        loop {
-            match self.producer.send_result(message) {
-                Ok(delivery) => return Ok(delivery),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                    message = returned;
-                    tokio::time::sleep(QUEUE_FULL_WAIT).await;
-                }
-                Err((error, _)) => return Err(format!("kafka refused the record for topic `{topic}`: {error}")),
+        produce(&self.producer, message)
+            .await
+            .map_err(|error| format!("kafka refused the record for topic `{topic}`: {error}"))
+    }
+}
+
+/// Hands `message` to librdkafka, waiting for room while its queue is full.
+async fn produce(
+    producer: &FutureProducer<ProducerLog>,
+    mut message: FutureRecord<'_, [u8], [u8]>,
+) -> Result<DeliveryFuture, KafkaError> {
+    loop {
+        match producer.send_result(message) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                message = returned;
+                tokio::time::sleep(QUEUE_FULL_WAIT).await;
             }
+            Err((error, _)) => return Err(error),
         }
     }
 }
@@ -168,31 +204,61 @@ impl Sink for KafkaSink {
         // In a transaction a failed delivery dooms the whole transaction: it cannot be
         // dead-lettered on its own.
         let refusable = self.transaction.is_none();
+        let alone = self.alone.clone();
         Ok(Flushing::later(async move {
             let mut refused = Vec::new();
             let mut failed = None;
+            let mut with_their_batch = Vec::new();
             for (index, delivery) in pending.into_iter().enumerate() {
-                let reason = match delivery {
-                    Err(reason) => reason,
+                let error = match delivery {
+                    Err(reason) => {
+                        refused.push(Refused { index, reason });
+                        continue;
+                    }
                     Ok(future) => match future.await {
                         Ok(Ok(_)) => continue,
-                        Ok(Err((error, _))) if refusable && is_permanent(&error) => {
-                            format!("kafka refused the record: {error}")
-                        }
-                        Ok(Err((error, _))) => {
-                            failed.get_or_insert(error);
+                        Ok(Err((error, message))) if alone.is_some() && refused_with_its_batch(&error) => {
+                            with_their_batch.push((index, message));
                             continue;
                         }
+                        Ok(Err((error, _))) => error,
                         Err(_) => anyhow::bail!("the Kafka producer stopped before reporting a delivery"),
                     },
                 };
-                refused.push(Refused { index, reason });
+                judge(index, error, refusable, &mut refused, &mut failed);
+            }
+            // After a failure the driver writes the whole flush again anyway.
+            if let Some(alone) = alone
+                && failed.is_none()
+                && !with_their_batch.is_empty()
+            {
+                for (index, outcome) in alone.send(with_their_batch).await? {
+                    if let Err(error) = outcome {
+                        judge(index, error, refusable, &mut refused, &mut failed);
+                    }
+                }
             }
             match failed {
                 Some(error) => Err(error).context("delivery to Kafka failed"),
                 None => Ok(refused),
             }
         }))
+    }
+}
+
+/// Files the failed delivery of record `index`: refused for good (dead-lettered with the
+/// broker's error) or a failure of the whole flush.
+fn judge(
+    index: usize,
+    error: KafkaError,
+    refusable: bool,
+    refused: &mut Vec<Refused>,
+    failed: &mut Option<KafkaError>,
+) {
+    if refusable && is_permanent(&error) {
+        refused.push(Refused { index, reason: format!("kafka refused the record: {error}") });
+    } else {
+        failed.get_or_insert(error);
     }
 }
 
