@@ -96,9 +96,26 @@ impl Broker {
     /// The SASL_PLAINTEXT listener (mechanism PLAIN; user `sluice`, password `sluice-secret`)
     /// of an Apache Kafka started by `scripts/kafka-broker`: two ports above the PLAINTEXT one.
     pub fn sasl_address(&self) -> String {
-        assert!(!matches!(self.kind, Kind::Mock(_)), "the mock cluster has no SASL listener");
+        self.listener(2)
+    }
+
+    /// The SSL listener of an Apache Kafka started by `scripts/kafka-broker`, three ports
+    /// above the PLAINTEXT one, and the certificate of the authority that signed its
+    /// certificate (for 127.0.0.1).
+    pub fn tls_address_and_ca(&self) -> (String, PathBuf) {
+        let dir = match &self.kind {
+            Kind::Shared => test_dir("shared"),
+            Kind::Own(kafka) => kafka.dir.clone(),
+            Kind::Mock(_) => panic!("the mock cluster has no SSL listener"),
+        };
+        (self.listener(3), dir.join("tls/ca.pem"))
+    }
+
+    /// The listener `above` ports above the PLAINTEXT one.
+    fn listener(&self, above: u16) -> String {
+        assert!(!matches!(self.kind, Kind::Mock(_)), "the mock cluster has only a PLAINTEXT listener");
         let (host, port) = self.address.rsplit_once(':').unwrap();
-        format!("{host}:{}", port.parse::<u16>().unwrap() + 2)
+        format!("{host}:{}", port.parse::<u16>().unwrap() + above)
     }
 
     pub(super) fn client(&self) -> ClientConfig {
@@ -167,11 +184,11 @@ struct Kafka {
 }
 
 impl Kafka {
-    /// Starts Kafka on `port` (three free ports from a free one when `None`) and waits
+    /// Starts Kafka on `port` (four free ports from a free one when `None`) and waits
     /// until it answers a metadata request.
     fn spawn(dir: &Path, port: Option<u16>) -> Kafka {
         std::fs::create_dir_all(dir).unwrap();
-        let port = port.unwrap_or_else(free_port_triple);
+        let port = port.unwrap_or_else(free_ports);
         let log = std::fs::File::create(dir.join("broker.log")).unwrap();
         let mut command = Command::new(workspace_root().join("scripts/kafka-broker"));
         command.arg("run").arg(port.to_string()).arg(dir).stdin(Stdio::null());
@@ -216,12 +233,12 @@ impl Drop for Kafka {
     }
 }
 
-/// A port `p` with `p + 1` and `p + 2` free too: a broker's PLAINTEXT, controller and SASL
-/// listeners.
-fn free_port_triple() -> u16 {
+/// A port `p` with `p + 1` to `p + 3` free too: a broker's PLAINTEXT, controller, SASL and
+/// SSL listeners.
+fn free_ports() -> u16 {
     loop {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if port < u16::MAX - 2 && (1..=2).all(|i| TcpListener::bind(("127.0.0.1", port + i)).is_ok()) {
+        if port < u16::MAX - 3 && (1..=3).all(|i| TcpListener::bind(("127.0.0.1", port + i)).is_ok()) {
             return port;
         }
     }
