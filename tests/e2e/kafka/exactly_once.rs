@@ -1,7 +1,8 @@
 //! Exactly-once pipelines: records and the source's offsets go through transactions end
-//! to end (on Apache Kafka), and an instance whose transaction is fenced stops with nothing
+//! to end (on Apache Kafka), an instance whose transaction is fenced stops with nothing
 //! lost (on librdkafka's mock cluster, which answers EndTxn with the fencing error on
-//! demand). What SIGKILLs do to them is in `crash.rs`.
+//! demand), and a zombie frozen until its partitions moved commits nothing when thawed (on
+//! Apache Kafka). What SIGKILLs do to them is in `crash.rs`.
 
 use std::time::Duration;
 
@@ -71,4 +72,59 @@ fn a_fenced_instance_stops_and_its_successor_loses_nothing() {
     assert_none_missing(&counts, N, &successor.log());
     successor.signal(libc::SIGTERM);
     assert_eq!(successor.wait(Duration::from_secs(30)), Some(0), "{}", successor.log());
+}
+
+/// A zombie: a host frozen (SIGSTOP) past its session while records flow, so that its
+/// partitions go to the other host while its transaction is still open, then thawed
+/// (SIGCONT). The offsets it would commit carry the group generation it lost, so the
+/// broker refuses its transaction, and a `read_committed` reader finds every record once.
+#[test]
+fn a_host_frozen_until_its_partitions_moved_cannot_commit_when_thawed() {
+    let broker = Broker::kafka().with_pipeline_topics(4);
+    const N: u64 = 20_000;
+    let settings =
+        "properties = { \"session.timeout.ms\" = 6000, \"heartbeat.interval.ms\" = 500 }\ndrain_timeout = \"3s\"";
+    // The zombie commits every second, so that it is all but sure to be frozen with a
+    // transaction open.
+    let [steady, zombie] = [("steady", "50ms"), ("zombie", "1s")].map(|(id, interval)| {
+        let host = Scratch::with_plugins(&["json-validate"]);
+        let config = exactly_once(kafka_pipeline(&broker, "zombie", settings), &broker.group(id));
+        host.config(
+            config.replace("transaction_interval = \"50ms\"", &format!("transaction_interval = \"{interval}\"")),
+        );
+        host
+    });
+    let steady = steady.start();
+    steady.wait_for_log("partition assigned", Duration::from_secs(60));
+    let zombie = zombie.start();
+    zombie.wait_for_log("partition assigned", Duration::from_secs(60));
+    let assigned = |log: String| log.matches("partition assigned").count();
+    let steady_before = assigned(steady.log());
+
+    // Records keep arriving for about eight seconds around the freeze.
+    let (address, topic) = (broker.address(), broker.topic("in"));
+    let feeder = std::thread::spawn(move || {
+        for piece in 0..200 {
+            produce_to(&address, &topic, keyed_events(N, 0).skip((piece * N / 200) as usize).take((N / 200) as usize));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    eventually(Duration::from_secs(30), "outputs written", || {
+        !broker.consume_as("out", "read_uncommitted", 1, Duration::from_millis(200)).is_empty()
+    });
+    zombie.signal(libc::SIGSTOP);
+    eventually(Duration::from_secs(60), "the steady host taking the frozen host's partitions", || {
+        assigned(steady.log()) > steady_before
+    });
+    zombie.signal(libc::SIGCONT);
+    feeder.join().unwrap();
+
+    let out = broker.consume("out", N as usize, Duration::from_secs(120));
+    let (counts, by_key) = ids_by_key(&out);
+    let log = format!("steady:\n{}\nzombie:\n{}", steady.log(), zombie.log());
+    assert_none_missing(&counts, N, &log);
+    assert_eq!(duplicates(&counts), 0, "the zombie's transaction never became visible\n{log}");
+    assert_first_arrivals_in_order(by_key);
+    let uncommitted = broker.consume_as("out", "read_uncommitted", N as usize, Duration::from_secs(60));
+    eprintln!("{} records of aborted transactions, seen read_uncommitted", uncommitted.len() - out.len());
 }
