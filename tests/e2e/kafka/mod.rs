@@ -76,6 +76,17 @@ impl Broker {
         produce_to(&self.address(), &self.topic(topic), records);
     }
 
+    /// The sum of `topic`'s partitions' end offsets: it grows with every record written,
+    /// committed or not.
+    pub fn end_offsets(&self, topic: &str) -> i64 {
+        let topic = &self.topic(topic);
+        let consumer: BaseConsumer = self.client().create().unwrap();
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+        let partitions = metadata.topics()[0].partitions();
+        let ends = partitions.iter().map(|p| consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)));
+        ends.map(|end| end.unwrap().1).sum()
+    }
+
     /// Reads `topic` from the beginning as a `read_committed` consumer, without a group,
     /// until `count` distinct records (by their `seq` header, when they have one) arrived
     /// and nothing more came for a second, or `timeout` passed. Records come back in order
