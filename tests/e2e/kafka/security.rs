@@ -37,57 +37,50 @@ fn pipeline_over(broker: &Broker, group: &str, address: &str, properties: &str) 
     config
 }
 
-#[test]
-fn a_pipeline_authenticates_with_sasl_plain() {
+/// Runs the pipeline `config` gives over 2 000 records and checks that every one arrives.
+fn assert_delivers(config: impl FnOnce(&Broker) -> String) {
     let broker = Broker::kafka().with_pipeline_topics(2);
     const N: u64 = 2_000;
     broker.produce("in", keyed_events(N, 0));
     let scratch = Scratch::with_plugins(&["json-validate"]);
-    scratch.config(sasl_pipeline(&broker, "sasl", "sluice-secret"));
+    scratch.config(config(&broker));
     let running = scratch.start();
     let out = broker.consume("out", N as usize, Duration::from_secs(60));
     let (counts, _) = ids_by_key(&out);
     assert_none_missing(&counts, N, &running.log());
+}
+
+/// Runs the pipeline `config` gives and checks that `error` is logged and that nothing is
+/// read.
+fn assert_refused(config: impl FnOnce(&Broker) -> String, error: &str) {
+    let broker = Broker::kafka().with_pipeline_topics(1);
+    broker.produce("in", keyed_events(10, 0));
+    let scratch = Scratch::with_plugins(&["json-validate"]);
+    scratch.config(config(&broker));
+    let mut running = scratch.start();
+    running.wait_for_log(error, Duration::from_secs(60));
+    assert!(!running.log().contains("partition assigned"), "{}", running.log());
+    running.signal(libc::SIGTERM);
+    running.wait(Duration::from_secs(30));
+    assert!(broker.consume("out", 1, Duration::from_secs(2)).is_empty());
+}
+
+#[test]
+fn a_pipeline_authenticates_with_sasl_plain() {
+    assert_delivers(|broker| sasl_pipeline(broker, "sasl", "sluice-secret"));
 }
 
 #[test]
 fn wrong_sasl_credentials_are_reported_and_nothing_is_read() {
-    let broker = Broker::kafka().with_pipeline_topics(1);
-    broker.produce("in", keyed_events(10, 0));
-    let scratch = Scratch::with_plugins(&["json-validate"]);
-    scratch.config(sasl_pipeline(&broker, "sasl-wrong", "not-the-password"));
-    let mut running = scratch.start();
-    running.wait_for_log("Authentication failed", Duration::from_secs(60));
-    assert!(!running.log().contains("partition assigned"), "{}", running.log());
-    running.signal(libc::SIGTERM);
-    running.wait(Duration::from_secs(30));
-    assert!(broker.consume("out", 1, Duration::from_secs(2)).is_empty());
+    assert_refused(|broker| sasl_pipeline(broker, "sasl-wrong", "not-the-password"), "Authentication failed");
 }
 
 #[test]
 fn a_pipeline_reads_and_writes_over_tls() {
-    let broker = Broker::kafka().with_pipeline_topics(2);
-    const N: u64 = 2_000;
-    broker.produce("in", keyed_events(N, 0));
-    let scratch = Scratch::with_plugins(&["json-validate"]);
-    let (_, ca) = broker.tls_address_and_ca();
-    scratch.config(tls_pipeline(&broker, "tls", Some(&ca)));
-    let running = scratch.start();
-    let out = broker.consume("out", N as usize, Duration::from_secs(60));
-    let (counts, _) = ids_by_key(&out);
-    assert_none_missing(&counts, N, &running.log());
+    assert_delivers(|broker| tls_pipeline(broker, "tls", Some(&broker.tls_address_and_ca().1)));
 }
 
 #[test]
 fn a_broker_certificate_no_trusted_authority_signed_is_reported_and_nothing_is_read() {
-    let broker = Broker::kafka().with_pipeline_topics(1);
-    broker.produce("in", keyed_events(10, 0));
-    let scratch = Scratch::with_plugins(&["json-validate"]);
-    scratch.config(tls_pipeline(&broker, "tls-untrusted", None));
-    let mut running = scratch.start();
-    running.wait_for_log("certificate verify failed", Duration::from_secs(60));
-    assert!(!running.log().contains("partition assigned"), "{}", running.log());
-    running.signal(libc::SIGTERM);
-    running.wait(Duration::from_secs(30));
-    assert!(broker.consume("out", 1, Duration::from_secs(2)).is_empty());
+    assert_refused(|broker| tls_pipeline(broker, "tls-untrusted", None), "certificate verify failed");
 }
