@@ -110,17 +110,19 @@ fn records_refused_with_a_batch_too_large_are_sent_again_alone_and_only_the_over
 
 /// Inside a transaction the broker's refusal would abort it and every replay of it, so
 /// an exactly-once sink refuses a record over the topic's limit before producing it,
-/// with the same boundary as the broker's: the record at the limit is delivered.
+/// with the same boundary as the broker's (the record at the limit is delivered), and
+/// keeps its batches of small records under the limit.
 #[test]
 fn an_exactly_once_sink_dead_letters_a_record_over_the_topics_limit_instead_of_aborting_forever() {
     let broker = Broker::kafka();
     let scratch = Scratch::with_plugins(&["json-validate"]);
-    // Batches of small records under the topic's limit: the broker refuses batches as a
-    // whole, and a transaction cannot send a refused batch's records again alone.
-    let config = limited_pipeline(&broker, "eos-too-large", "batch_bytes = \"16KiB\"");
+    // The sink's batch_bytes is left at its default (1 MiB): a transaction cannot send a
+    // refused batch's records again alone, so its batches are capped at the topic's limit.
+    let config = limited_pipeline(&broker, "eos-too-large", "");
     scratch.config(exactly_once(config, &broker.group("eos-too-large")));
     let mut running = scratch.start();
     assert_only_the_oversized_record_refused(&broker, "than the 20000 that topic", &running.log());
+    assert!(running.log().contains("batches capped at the topic's max.message.bytes"), "{}", running.log());
     running.signal(libc::SIGTERM);
     assert_eq!(running.wait(Duration::from_secs(30)), Some(0), "{}", running.log());
     assert!(!running.log().contains("transaction failed"), "{}", running.log());

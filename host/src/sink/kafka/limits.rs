@@ -9,6 +9,11 @@
 //! that would only fit compressed is refused too (raise the topic's limit for such
 //! records). An at-least-once sink needs no such check: it lets the broker decide, with
 //! compression counted (see [`super::alone`]).
+//!
+//! The broker holds the limit against whole batches, and a refused batch aborts the
+//! transaction just the same: a sink with one topic caps its batches (`batch.size`) at
+//! the topic's limit, and a sink that writes to the topics its routes name warns of a
+//! topic whose limit is under its `batch_bytes`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,12 +31,36 @@ const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// such a topic's records are not checked.
 pub struct TopicLimits {
     admin: AdminClient<ProducerLog>,
-    limits: HashMap<String, Option<usize>>,
+    /// The most bytes the producer puts in a batch.
+    batch_bytes: u64,
+    limits: HashMap<String, Option<u64>>,
 }
 
 impl TopicLimits {
-    pub fn new(admin: AdminClient<ProducerLog>) -> Self {
-        TopicLimits { admin, limits: HashMap::new() }
+    /// For a producer whose batches take up to `batch_bytes`, capped at the limit of
+    /// `topic` when it writes to that topic only.
+    pub async fn new(admin: AdminClient<ProducerLog>, batch_bytes: u64, topic: Option<&str>) -> Self {
+        let mut limits = TopicLimits { admin, batch_bytes, limits: HashMap::new() };
+        if let Some(topic) = topic {
+            let limit = limits.describe(topic).await;
+            limits.limits.insert(topic.to_owned(), limit);
+            if let Some(limit) = limit.filter(|&limit| limit < batch_bytes) {
+                tracing::info!(
+                    topic,
+                    batch_bytes,
+                    max_message_bytes = limit,
+                    "batches capped at the topic's max.message.bytes: the broker would refuse a larger batch whole, \
+                     and that would abort the transaction"
+                );
+                limits.batch_bytes = limit;
+            }
+        }
+        limits
+    }
+
+    /// The most bytes to put in a batch.
+    pub fn batch_bytes(&self) -> u64 {
+        self.batch_bytes
     }
 
     /// `Err` with the reason if `topic` will never take `record`.
@@ -40,11 +69,20 @@ impl TopicLimits {
             Some(limit) => *limit,
             None => {
                 let limit = self.describe(topic).await;
+                if let Some(limit) = limit.filter(|&limit| limit < self.batch_bytes) {
+                    tracing::warn!(
+                        topic,
+                        batch_bytes = self.batch_bytes,
+                        max_message_bytes = limit,
+                        "the sink's batch_bytes is over the topic's max.message.bytes: a batch the broker refuses \
+                         aborts the transaction; set batch_bytes to at most the topic's limit"
+                    );
+                }
                 self.limits.insert(topic.to_owned(), limit);
                 limit
             }
         };
-        let size = batch_size(record);
+        let size = batch_size(record) as u64;
         match limit {
             Some(limit) if size > limit => Err(format!(
                 "the record takes {size} bytes in a batch of its own, more than the {limit} that topic `{topic}` \
@@ -54,7 +92,7 @@ impl TopicLimits {
         }
     }
 
-    async fn describe(&self, topic: &str) -> Option<usize> {
+    async fn describe(&self, topic: &str) -> Option<u64> {
         let options = AdminOptions::new().request_timeout(Some(DESCRIBE_TIMEOUT));
         let described = self.admin.describe_configs([&ResourceSpecifier::Topic(topic)], &options).await;
         let limit = match described.as_deref() {
@@ -67,7 +105,7 @@ impl TopicLimits {
     }
 }
 
-fn unknown(topic: &str, why: &str) -> Option<usize> {
+fn unknown(topic: &str, why: &str) -> Option<u64> {
     tracing::warn!(topic, why, "cannot learn the topic's max.message.bytes; its records are not checked against it");
     None
 }

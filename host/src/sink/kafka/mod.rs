@@ -84,7 +84,7 @@ impl KafkaSink {
         let admin = crate::kafka::client_config(&config.brokers, &[], &config.properties)
             .create_with_context(ProducerLog(name.to_owned()))
             .context("cannot create the Kafka admin client")?;
-        let limits = TopicLimits::new(admin);
+        let limits = TopicLimits::new(admin, config.batch_bytes.as_u64(), config.topic.as_deref()).await;
         let transaction = Transaction { id: transactional_id.to_owned(), link, open: false, timeout, limits };
         let sink = Self::create(name, config, Some(transaction))?;
         let producer = sink.producer.clone();
@@ -96,11 +96,13 @@ impl KafkaSink {
     }
 
     fn create(name: &str, config: &KafkaSinkConfig, transaction: Option<Transaction>) -> anyhow::Result<Self> {
+        // A transaction's batches may be capped at its topic's limit.
+        let batch_bytes = transaction.as_ref().map_or(config.batch_bytes.as_u64(), |t| t.limits.batch_bytes());
         let mut defaults = vec![
             ("enable.idempotence", "true".to_owned()),
             ("compression.type", config.compression.clone()),
             ("linger.ms", config.linger.as_millis().to_string()),
-            ("batch.size", config.batch_bytes.as_u64().to_string()),
+            ("batch.size", batch_bytes.to_string()),
             ("message.timeout.ms", config.delivery_timeout.as_millis().to_string()),
         ];
         if let Some(transaction) = &transaction {
