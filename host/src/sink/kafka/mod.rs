@@ -117,11 +117,7 @@ impl KafkaSink {
 
     async fn enqueue(&mut self, topic: &str, record: &Record) -> Result<DeliveryFuture, String> {
         if let Some(transaction) = &mut self.transaction {
-            transaction
-                .limits
-                .check(topic, record)
-                .await
-                .map_err(|reason| format!("kafka refused the record: {reason}"))?;
+            transaction.limits.check(topic, record).await?;
         }
         let mut message = FutureRecord::<[u8], [u8]>::to(topic);
         // librdkafka allocates a header list even for none.
