@@ -70,9 +70,14 @@ fn limited_pipeline(broker: &Broker, group: &str, sink_extra: &str) -> String {
     broker.create_topic_with("out", 1, &[("max.message.bytes", &LIMIT.to_string())]);
     broker.create_topic("dlq", 1);
     broker.produce("in", input());
-    let out = broker.topic("out");
-    kafka_pipeline(broker, group, "")
-        .replace(&format!("topic = \"{out}\"\n"), &format!("topic = \"{out}\"\ncompression = \"none\"\n{sink_extra}\n"))
+    with_out_sink_settings(broker, kafka_pipeline(broker, group, ""), &format!("compression = \"none\"\n{sink_extra}"))
+}
+
+/// `config` (a [`kafka_pipeline`]) with `settings` in the table of its sink `out`.
+fn with_out_sink_settings(broker: &Broker, config: String, settings: &str) -> String {
+    let topic = format!("topic = \"{}\"\n", broker.topic("out"));
+    assert!(config.contains(&topic), "{config}");
+    config.replace(&topic, &format!("{topic}{settings}\n"))
 }
 
 /// Checks that everything but seq 200 arrived in `out`, each once, and that seq 200 is
@@ -130,9 +135,7 @@ fn an_exactly_once_sink_dead_letters_a_record_over_the_topics_limit_instead_of_a
 
 #[test]
 fn a_record_over_the_producers_own_limit_goes_to_the_dead_letter_sink_and_the_rest_flows_on() {
-    let broker = Broker::kafka();
-    broker.create_topic("in", 1);
-    broker.create_topic("out", 1);
+    let broker = Broker::kafka().with_pipeline_topics(1);
     let big = format!("{{\"id\":1,\"pad\":\"{}\"}}", "x".repeat(4000));
     let records = [0, 1, 2].map(|id| {
         let value = if id == 1 { big.clone() } else { format!("{{\"id\":{id}}}") };
@@ -141,46 +144,17 @@ fn a_record_over_the_producers_own_limit_goes_to_the_dead_letter_sink_and_the_re
     broker.produce("in", records);
 
     let scratch = Scratch::with_plugins(&["json-validate"]);
-    let brokers = broker.address();
-    let [group, input, out] = [broker.group("refusal-test"), broker.topic("in"), broker.topic("out")];
-    scratch.config(format!(
-        r#"
-[sources.input]
-type = "kafka"
-brokers = "{brokers}"
-group = "{group}"
-topics = ["{input}"]
-
-[sinks.out]
-type = "kafka"
-brokers = "{brokers}"
-topic = "{out}"
-properties = {{ "message.max.bytes" = 2000 }}
-
-[sinks.dlq]
-type = "file"
-path = "out/dlq.jsonl"
-
-[pipelines.main]
-source = "input"
-plugins = [{{ name = "json-validate" }}]
-routes = {{ out = ["out"] }}
-default_route = "out"
-dead_letter = "dlq"
-batch_wait = "10ms"
-"#
-    ));
+    let config = kafka_pipeline(&broker, "refusal-test", "");
+    scratch.config(with_out_sink_settings(&broker, config, "properties = { \"message.max.bytes\" = 2000 }"));
     let running = scratch.start();
     let out = broker.consume("out", 2, Duration::from_secs(60));
     let seqs: Vec<&str> = out.iter().map(|r| r.header("seq").unwrap()).collect();
     assert_eq!(seqs, ["0", "2"], "the records around the refused one are delivered, in order");
-    eventually(Duration::from_secs(30), "the refused record in the dead-letter file", || {
-        scratch.read_envelopes("out/dlq.jsonl").len() == 1
-    });
-    let dead = &scratch.read_envelopes("out/dlq.jsonl")[0];
-    assert_eq!(header(dead, "seq"), Some("1"));
-    assert_eq!(header(dead, "sluice.sink"), Some("out"));
-    assert_eq!(header(dead, "sluice.pipeline"), Some("main"));
-    let reason = header(dead, "sluice.error").unwrap();
-    assert!(reason.contains("too large"), "the broker's reason: {reason}\n{}", running.log());
+    let dead = broker.consume("dlq", 1, Duration::from_secs(30));
+    let seqs: Vec<&str> = dead.iter().map(|r| r.header("seq").unwrap()).collect();
+    assert_eq!(seqs, ["1"]);
+    assert_eq!(dead[0].header("sluice.sink"), Some("out"));
+    assert_eq!(dead[0].header("sluice.pipeline"), Some("main"));
+    let reason = dead[0].header("sluice.error").unwrap();
+    assert!(reason.contains("too large"), "the producer's reason: {reason}\n{}", running.log());
 }
