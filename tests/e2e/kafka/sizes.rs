@@ -81,19 +81,19 @@ fn with_out_sink_settings(broker: &Broker, config: String, settings: &str) -> St
 }
 
 /// Checks that everything but seq 200 arrived in `out`, each once, and that seq 200 is
-/// in `dlq` with a reason containing `reason`.
-fn assert_only_the_oversized_record_refused(broker: &Broker, reason: &str, log: &str) {
+/// in `dlq` with a reason containing `reason`; `running`'s log explains a failure.
+fn assert_only_the_oversized_record_refused(broker: &Broker, reason: &str, running: &Running) {
     let out = broker.consume("out", 299, Duration::from_secs(60));
     let mut seqs: Vec<u64> = out.iter().map(|r| r.header("seq").unwrap().parse().unwrap()).collect();
     seqs.sort_unstable();
     let expected: Vec<u64> = (0..300).filter(|&seq| seq != 200).collect();
-    assert_eq!(seqs, expected, "every record but the one too large, each once\n{log}");
+    assert_eq!(seqs, expected, "every record but the one too large, each once\n{}", running.log());
     let at_limit = out.iter().find(|r| r.header("seq") == Some("100")).unwrap();
     assert_eq!(one_record_batch(at_limit), LIMIT, "the record at the limit arrived as it was sent");
 
     let dead = broker.consume("dlq", 1, Duration::from_secs(30));
     let seqs: Vec<_> = dead.iter().map(|r| r.header("seq").unwrap()).collect();
-    assert_eq!(seqs, ["200"], "only the record a byte over the limit is a dead letter\n{log}");
+    assert_eq!(seqs, ["200"], "only the record a byte over the limit is a dead letter\n{}", running.log());
     let why = dead[0].header("sluice.error").unwrap();
     assert!(why.contains(reason), "the reason: {why}");
     assert_eq!(dead[0].header("sluice.sink"), Some("out"));
@@ -109,7 +109,7 @@ fn records_refused_with_a_batch_too_large_are_sent_again_alone_and_only_the_over
     let scratch = Scratch::with_plugins(&["json-validate"]);
     scratch.config(limited_pipeline(&broker, "batch-too-large", ""));
     let running = scratch.start();
-    assert_only_the_oversized_record_refused(&broker, "Broker: Message size too large", &running.log());
+    assert_only_the_oversized_record_refused(&broker, "Broker: Message size too large", &running);
     assert!(running.log().contains("sending its records one per batch"), "{}", running.log());
 }
 
@@ -126,7 +126,7 @@ fn an_exactly_once_sink_dead_letters_a_record_over_the_topics_limit_instead_of_a
     let config = limited_pipeline(&broker, "eos-too-large", "");
     scratch.config(exactly_once(config, &broker.group("eos-too-large")));
     let mut running = scratch.start();
-    assert_only_the_oversized_record_refused(&broker, "than the 20000 that topic", &running.log());
+    assert_only_the_oversized_record_refused(&broker, "than the 20000 that topic", &running);
     assert!(running.log().contains("batches capped at the topic's max.message.bytes"), "{}", running.log());
     running.signal(libc::SIGTERM);
     assert_eq!(running.wait(Duration::from_secs(30)), Some(0), "{}", running.log());
