@@ -63,33 +63,24 @@ impl TopicLimits {
         self.batch_bytes
     }
 
-    /// `Err` with the reason if `topic` will never take `record`.
-    pub async fn check(&mut self, topic: &str, record: &Record) -> Result<(), String> {
-        let limit = match self.limits.get(topic) {
-            Some(limit) => *limit,
-            None => {
-                let limit = self.describe(topic).await;
-                if let Some(limit) = limit.filter(|&limit| limit < self.batch_bytes) {
-                    tracing::warn!(
-                        topic,
-                        batch_bytes = self.batch_bytes,
-                        max_message_bytes = limit,
-                        "the sink's batch_bytes is over the topic's max.message.bytes: a batch the broker refuses \
-                         aborts the transaction; set batch_bytes to at most the topic's limit"
-                    );
-                }
-                self.limits.insert(topic.to_owned(), limit);
-                limit
-            }
-        };
-        let size = batch_size(record) as u64;
-        match limit {
-            Some(limit) if size > limit => Err(format!(
-                "the record takes {size} bytes in a batch of its own, more than the {limit} that topic `{topic}` \
-                 takes (its max.message.bytes)"
-            )),
-            _ => Ok(()),
+    /// What `topic` takes, asked of the broker the first time. Once per write, not per
+    /// record: every record of a write goes to one topic.
+    pub async fn limit(&mut self, topic: &str) -> TopicLimit {
+        if let Some(&limit) = self.limits.get(topic) {
+            return TopicLimit(limit);
         }
+        let limit = self.describe(topic).await;
+        if let Some(limit) = limit.filter(|&limit| limit < self.batch_bytes) {
+            tracing::warn!(
+                topic,
+                batch_bytes = self.batch_bytes,
+                max_message_bytes = limit,
+                "the sink's batch_bytes is over the topic's max.message.bytes: a batch the broker refuses \
+                 aborts the transaction; set batch_bytes to at most the topic's limit"
+            );
+        }
+        self.limits.insert(topic.to_owned(), limit);
+        TopicLimit(limit)
     }
 
     async fn describe(&self, topic: &str) -> Option<u64> {
@@ -108,6 +99,24 @@ impl TopicLimits {
 fn unknown(topic: &str, why: &str) -> Option<u64> {
     tracing::warn!(topic, why, "cannot learn the topic's max.message.bytes; its records are not checked against it");
     None
+}
+
+/// One topic's `max.message.bytes`, if the broker said.
+#[derive(Clone, Copy)]
+pub struct TopicLimit(Option<u64>);
+
+impl TopicLimit {
+    /// `Err` with the reason if the topic will never take `record`.
+    pub fn check(self, record: &Record, topic: &str) -> Result<(), String> {
+        let size = batch_size(record) as u64;
+        match self.0 {
+            Some(limit) if size > limit => Err(format!(
+                "the record takes {size} bytes in a batch of its own, more than the {limit} that topic `{topic}` \
+                 takes (its max.message.bytes)"
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The size of a record batch holding only `record`, uncompressed, as the broker

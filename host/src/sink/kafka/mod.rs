@@ -30,7 +30,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, config::RDKafkaLogLevel};
 
 use self::alone::{Alone, refused_with_its_batch};
-use self::limits::TopicLimits;
+use self::limits::{TopicLimit, TopicLimits};
 
 use super::{Flushing, Refused, Sink, TransactionalSink};
 use crate::config::{KafkaSinkConfig, kafka_property};
@@ -115,9 +115,10 @@ impl KafkaSink {
         Ok(KafkaSink { producer, topic: config.topic.clone(), pending: Vec::new(), alone, transaction })
     }
 
-    async fn enqueue(&mut self, topic: &str, record: &Record) -> Result<DeliveryFuture, String> {
-        if let Some(transaction) = &mut self.transaction {
-            transaction.limits.check(topic, record).await?;
+    /// `limit`: in a transaction, what the topic takes.
+    async fn enqueue(&self, topic: &str, limit: Option<TopicLimit>, record: &Record) -> Result<DeliveryFuture, String> {
+        if let Some(limit) = limit {
+            limit.check(record, topic)?;
         }
         let mut message = FutureRecord::<[u8], [u8]>::to(topic);
         // librdkafka allocates a header list even for none.
@@ -182,14 +183,16 @@ fn is_permanent(error: &KafkaError) -> bool {
 impl Sink for KafkaSink {
     async fn write(&mut self, route: Option<&str>, records: &[Record]) -> anyhow::Result<()> {
         let topic = self.topic.as_deref().or(route).expect("config gives dead-letter Kafka sinks a topic").to_owned();
-        if let Some(transaction) = &mut self.transaction
-            && !transaction.open
-        {
-            self.producer.begin_transaction().context("cannot begin a transaction")?;
-            transaction.open = true;
+        let mut limit = None;
+        if let Some(transaction) = &mut self.transaction {
+            if !transaction.open {
+                self.producer.begin_transaction().context("cannot begin a transaction")?;
+                transaction.open = true;
+            }
+            limit = Some(transaction.limits.limit(&topic).await);
         }
         for record in records {
-            let delivery = self.enqueue(&topic, record).await;
+            let delivery = self.enqueue(&topic, limit, record).await;
             self.pending.push(delivery);
         }
         Ok(())
