@@ -250,6 +250,19 @@ impl Running {
         }
     }
 
+    /// Polls `condition` until it holds; the log so far is in the failure's message.
+    pub fn eventually(&self, timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !condition() {
+            assert!(
+                start.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for: {what}; the log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
         let rc = unsafe { libc::kill(self.child.id() as i32, signal) };

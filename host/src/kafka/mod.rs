@@ -1,8 +1,10 @@
 //! What the Kafka source and sink share: client settings, librdkafka's own logs and
-//! errors routed into ours, and, in an exactly-once pipeline, the [`exactly_once`] link
+//! errors routed into ours, consumed [`headers`] read without rdkafka's panicking accessor,
+//! and, in an exactly-once pipeline, the [`exactly_once`] link
 //! that carries the source's offsets into the sink's transactions.
 
 pub mod exactly_once;
+pub mod headers;
 
 use rdkafka::ClientConfig;
 use rdkafka::config::RDKafkaLogLevel;

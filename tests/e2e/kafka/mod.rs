@@ -8,6 +8,7 @@ mod broker;
 mod crash;
 mod exactly_once;
 mod group;
+mod headers;
 mod pipeline;
 mod restart;
 mod security;

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use base64::prelude::{BASE64_STANDARD, Engine};
 use bytes::Bytes;
 use rdkafka::consumer::Consumer;
 use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::Notify;
 
@@ -16,6 +17,7 @@ use super::commit::CommitRequests;
 use super::group::GroupContext;
 use crate::ack::Checkpoint;
 use crate::kafka::exactly_once::SourceLink;
+use crate::kafka::headers::RawHeaders;
 use crate::record::{Record, RecordMeta};
 use crate::source::{Incoming, Malformed, Source};
 
@@ -39,25 +41,50 @@ pub(super) struct PartitionLane {
 
 impl PartitionLane {
     fn incoming(&self, message: &BorrowedMessage<'_>) -> Incoming {
-        let headers = message.headers();
-        let headers = (0..headers.map_or(0, |h| h.count())).map(move |index| {
-            let header = headers.expect("counted above").get(index);
-            (header.key, header.value.unwrap_or_default())
-        });
-        let record = Record::with_headers(message.key(), message.payload(), headers).map(|mut record| {
-            record.timestamp = message.timestamp().to_millis();
-            record
-        });
-        let record = record.map_err(|reason| {
-            let without_headers = Record::with_headers(message.key(), message.payload(), std::iter::empty());
-            let mut kept = without_headers
-                .unwrap_or_else(|_| Record::from_value(Bytes::copy_from_slice(message.payload().unwrap_or_default())));
-            kept.timestamp = message.timestamp().to_millis();
-            Malformed { kept, reason }
-        });
+        let timestamp = message.timestamp().to_millis();
+        let headers = RawHeaders::of(message);
+        let record = text_names(&headers)
+            .and_then(|()| {
+                let text = headers
+                    .iter()
+                    .map(|h| (str::from_utf8(h.name).expect("checked above"), h.value.unwrap_or_default()));
+                Record::with_headers(message.key(), message.payload(), text)
+            })
+            .map(|mut record| {
+                record.timestamp = timestamp;
+                record
+            })
+            .map_err(|reason| {
+                // The dead letter keeps what can be carried: the key, the value, and the
+                // headers whose names are text.
+                let text =
+                    headers.iter().filter_map(|h| Some((str::from_utf8(h.name).ok()?, h.value.unwrap_or_default())));
+                let mut kept = Record::with_headers(message.key(), message.payload(), text)
+                    .or_else(|_| Record::with_headers(message.key(), message.payload(), std::iter::empty()))
+                    .unwrap_or_else(|_| {
+                        Record::from_value(Bytes::copy_from_slice(message.payload().unwrap_or_default()))
+                    });
+                kept.timestamp = timestamp;
+                Malformed { kept, reason }
+            });
         let offset = message.offset() as u64;
         let meta = RecordMeta { stream: self.topic.clone(), partition: self.partition as u32, offset };
         Incoming { record, meta, checkpoint: offset + 1 }
+    }
+}
+
+/// Header names cross the plugin boundary as text: why this record's cannot, if they
+/// cannot, with every name that is not UTF-8 in base64.
+fn text_names(headers: &RawHeaders<'_>) -> Result<(), String> {
+    let bad: Vec<String> = headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| str::from_utf8(h.name).is_err())
+        .map(|(index, h)| format!("header {index} (base64 `{}`)", BASE64_STANDARD.encode(h.name)))
+        .collect();
+    match bad.is_empty() {
+        true => Ok(()),
+        false => Err(format!("header names must be UTF-8 and these are not: {}", bad.join(", "))),
     }
 }
 
