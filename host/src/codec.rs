@@ -1,8 +1,8 @@
 //! Records as lines of text, for the file, stdin and stdout connectors and the
 //! `plugin test` command.
 //!
-//! Two formats ([`LineFormat`]): `lines`, where a line is a record's value, and
-//! `envelope`, where a line is a JSON object carrying the whole record:
+//! Two formats ([`LineFormat`]): `lines`, where a line is a record's value and nothing
+//! else, and `envelope`, where a line is a JSON object carrying the whole record:
 //!
 //! ```json
 //! {"key":"k1","value":"{\"id\":1}","headers":[["trace","abc"]],"timestamp":1700000000000}
@@ -11,6 +11,11 @@
 //! Keys, values and header values are JSON strings when they are UTF-8 and
 //! `{"base64":"..."}` otherwise, so any record round-trips. Headers are a list of pairs
 //! because names may repeat. Absent fields are left out.
+//!
+//! A `lines` line carries only the value's bytes, up to the newline: a value holding a
+//! newline would come back as two records, and an absent value as an empty one, so such
+//! records are refused ([`encode`] says why) and go to the dead-letter sink rather than
+//! being written as something else.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -21,16 +26,26 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use crate::config::LineFormat;
 use crate::record::Record;
 
-/// Appends `record` to `out` as one line, newline included.
-pub fn encode(format: LineFormat, record: &Record, out: &mut Vec<u8>) {
+/// Appends `record` to `out` as one line, newline included, or says why `format` cannot
+/// carry it (and appends nothing).
+pub fn encode(format: LineFormat, record: &Record, out: &mut Vec<u8>) -> Result<(), String> {
     match format {
-        LineFormat::Lines => out.extend_from_slice(record.value().unwrap_or_default()),
+        LineFormat::Lines => match record.value() {
+            None => return Err(LINES_NO_VALUE.to_owned()),
+            Some(value) if value.contains(&b'\n') => return Err(LINES_NEWLINE.to_owned()),
+            Some(value) => out.extend_from_slice(value),
+        },
         LineFormat::Envelope => {
             serde_json::to_writer(&mut *out, &Envelope::of(record)).expect("serializing to a Vec cannot fail");
         }
     }
     out.push(b'\n');
+    Ok(())
 }
+
+const LINES_NO_VALUE: &str =
+    "the record has no value, which the `lines` format cannot tell from an empty one (use format = \"envelope\")";
+const LINES_NEWLINE: &str = "the record's value holds a newline, which the `lines` format would split into two records (use format = \"envelope\")";
 
 /// Parses one line (without its newline) into a record.
 pub fn decode(format: LineFormat, line: Bytes) -> Result<Record, String> {
@@ -123,7 +138,7 @@ mod tests {
 
     fn line(format: LineFormat, record: &Record) -> String {
         let mut out = Vec::new();
-        encode(format, record, &mut out);
+        encode(format, record, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -150,6 +165,17 @@ mod tests {
         let record = Record::from_value("{\"a\":1}");
         assert_eq!(line(LineFormat::Lines, &record), "{\"a\":1}\n");
         assert_eq!(decode(LineFormat::Lines, Bytes::from_static(b"{\"a\":1}")).unwrap(), record);
+    }
+
+    #[test]
+    fn the_lines_format_refuses_what_it_would_write_as_something_else() {
+        let mut out = b"before\n".to_vec();
+        assert_eq!(encode(LineFormat::Lines, &Record::from_value("a\nb"), &mut out), Err(LINES_NEWLINE.to_owned()));
+        assert_eq!(encode(LineFormat::Lines, &Record::new(Some(b"k"), None), &mut out), Err(LINES_NO_VALUE.to_owned()));
+        assert_eq!(out, b"before\n", "nothing is appended for a refused record");
+        // An empty value is a line of its own; the envelope carries either.
+        assert_eq!(line(LineFormat::Lines, &Record::from_value("")), "\n");
+        assert_eq!(line(LineFormat::Envelope, &Record::from_value("a\nb")), "{\"value\":\"a\\nb\"}\n");
     }
 
     #[test]

@@ -1,4 +1,8 @@
-//! Dead-letter sinks must not wait on each other.
+//! Dead-letter sinks must carry the reasons, and must not wait on each other.
+//!
+//! A dead letter's reason and origin are in its `sluice.*` headers, which the `lines`
+//! format does not write: a dead-letter sink in that format would keep the values and lose
+//! why they are there, so it is refused at load.
 //!
 //! A sink that refuses a record for good (a broker's "too large") hands it to its
 //! pipeline's dead-letter sink and waits until that sink has room. If sink `a`'s refusals
@@ -10,9 +14,23 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Config;
+use super::{Config, LineFormat, SinkConfig};
 
 impl Config {
+    pub(super) fn check_dead_letter_format(&self, pipeline: &str, sink: &str) -> Result<(), (String, String)> {
+        match self.sinks.get(sink) {
+            Some(
+                SinkConfig::File { format: LineFormat::Lines, .. } | SinkConfig::Stdout { format: LineFormat::Lines },
+            ) => Err((
+                format!("pipelines.{pipeline}.dead_letter"),
+                format!(
+                    "sink `{sink}` writes format \"lines\", which carries only values: the dead letters' reasons, in their headers, would be lost (give it format = \"envelope\")"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub(super) fn check_dead_letter_cycles(&self) -> Result<(), (String, String)> {
         // sink → (pipeline, its dead-letter sink), for every sink a route reaches.
         let mut edges: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
@@ -91,6 +109,17 @@ mod tests {
         assert!(
             err.starts_with("/etc/sluice/sluice.toml: pipelines.other.dead_letter: the dead-letter sinks form a cycle, `dlq` → `good` → `dlq` (pipeline `other` sends what `dlq` refuses to `good`, pipeline `main` sends what `good` refuses to `dlq`)"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_sink_that_writes_only_values_is_refused() {
+        let dlq = "[sinks.dlq]\ntype = \"file\"\npath = \"/var/dlq.jsonl\"\n";
+        assert!(VALID.contains(dlq), "{VALID}");
+        let err = error_of(&VALID.replace(dlq, &format!("{dlq}format = \"lines\"\n")));
+        assert_eq!(
+            err,
+            "/etc/sluice/sluice.toml: pipelines.main.dead_letter: sink `dlq` writes format \"lines\", which carries only values: the dead letters' reasons, in their headers, would be lost (give it format = \"envelope\")"
         );
     }
 

@@ -282,6 +282,7 @@ impl Config {
                 false => Err((k, format!("no sink is named `{sink}` (sinks: {})", list(&mut self.sinks.keys())))),
             };
             sink(key("dead_letter"), &p.dead_letter)?;
+            self.check_dead_letter_format(name, &p.dead_letter)?;
             for (route, sinks) in &p.routes {
                 if sinks.is_empty() {
                     return Err((key(&format!("routes.{route}")), "a route needs at least one sink".into()));

@@ -5,7 +5,7 @@ use std::future::Future;
 use anyhow::Context;
 use tokio::io::AsyncWriteExt;
 
-use super::{Flushing, Sink};
+use super::{Flushing, Refused, Sink};
 use crate::codec::{self, LineFormat};
 use crate::record::Record;
 
@@ -31,18 +31,24 @@ pub struct LineSink<W> {
     format: LineFormat,
     /// Encoded lines not yet written.
     pending: Vec<u8>,
+    /// How many records were written since the last flush, and those the format cannot carry.
+    written: usize,
+    refused: Vec<Refused>,
 }
 
 impl<W: LineTarget> LineSink<W> {
     pub fn new(target: W, describe: String, format: LineFormat) -> Self {
-        LineSink { target, describe, format, pending: Vec::with_capacity(256 * 1024) }
+        LineSink { target, describe, format, pending: Vec::with_capacity(256 * 1024), written: 0, refused: Vec::new() }
     }
 }
 
 impl<W: LineTarget> Sink for LineSink<W> {
     async fn write(&mut self, _route: Option<&str>, records: &[Record]) -> anyhow::Result<()> {
         for record in records {
-            codec::encode(self.format, record, &mut self.pending);
+            if let Err(reason) = codec::encode(self.format, record, &mut self.pending) {
+                self.refused.push(Refused { index: self.written, reason });
+            }
+            self.written += 1;
         }
         Ok(())
     }
@@ -51,7 +57,9 @@ impl<W: LineTarget> Sink for LineSink<W> {
         let result = self.target.write_durably(&mut self.pending).await;
         // Cleared on error too: the driver writes the same records again.
         self.pending.clear();
+        self.written = 0;
+        let refused = std::mem::take(&mut self.refused);
         result.with_context(|| format!("cannot write to {}", self.describe))?;
-        Ok(Flushing::done(Vec::new()))
+        Ok(Flushing::done(refused))
     }
 }
