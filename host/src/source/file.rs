@@ -1,10 +1,16 @@
 //! Lines of a file, optionally followed like `tail -f`, resumed across restarts.
 //!
 //! The committed position lives in `DATA_DIR/sources/NAME.position` as JSON with the
-//! file's device and inode, written atomically (temporary file, then rename). On start
-//! the source resumes there if it is the same file and not shorter than the position;
-//! otherwise it starts from the beginning and says why. Only acknowledged records are
-//! ever committed, so a crash replays records instead of losing them.
+//! file's device and inode and a fingerprint of its first bytes (up to [`HEAD_BYTES`]:
+//! a SHA-256 of them), written atomically (temporary file, then rename). On start the
+//! source resumes there if it is the same file, not shorter than the position, and
+//! begins with the same bytes; otherwise it starts from the beginning and says why.
+//! Device and inode alone are not enough: a file truncated in place and written again
+//! past the old position (copy-truncate) keeps both, and so can a new file that reuses a
+//! deleted one's inode; resuming there would skip the new content's first lines and
+//! start in the middle of one. (Content rewritten with the very same first bytes is
+//! taken for the same file, as Vector's checksum fingerprint does.) Only acknowledged
+//! records are ever committed, so a crash replays records instead of losing them.
 //!
 //! With `follow`, the source polls for appended data at end of file and tracks the file's
 //! identity (device and inode) as well as its path, so both kinds of log rotation work:
@@ -15,20 +21,21 @@
 //!   crash in between reads its tail again rather than skipping it. (A restart after a
 //!   rotation whose old file still had unacknowledged records starts on the new file:
 //!   the position names a file no longer at the path, and the source says so.)
-//! - **Truncation** (copy-truncate): the file is shorter than what was read, so the source
-//!   starts it again from the beginning.
+//! - **Truncation** (copy-truncate): the file is shorter than what was read, or no longer
+//!   begins with the bytes it began with, so the source starts it again from the beginning.
 //!
 //! Checkpoints carry a generation in their top 16 bits, bumped on each switch, so that
 //! acknowledgements of lines read before one cannot move the position within the new
 //! content.
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::fs::File;
 use tokio::io::{AsyncSeekExt, SeekFrom};
 
@@ -41,6 +48,8 @@ use crate::codec::LineFormat;
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
 const OFFSET_BITS: u32 = 48;
 const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
+/// How many of a file's first bytes identify it, with its device and inode.
+const HEAD_BYTES: usize = 1024;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 struct Position {
@@ -48,6 +57,43 @@ struct Position {
     device: u64,
     inode: u64,
     offset: u64,
+    /// The file's first bytes, as far as they were committed. Absent from positions
+    /// saved before there were fingerprints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    head: Option<Fingerprint>,
+}
+
+/// A file's first `bytes` bytes, by their SHA-256.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Fingerprint {
+    bytes: u64,
+    sha256: String,
+}
+
+impl Fingerprint {
+    fn of(head: &[u8]) -> Self {
+        let sha256 = Sha256::digest(head).iter().map(|b| format!("{b:02x}")).collect();
+        Fingerprint { bytes: head.len() as u64, sha256 }
+    }
+}
+
+/// Up to `len` of the first bytes of `file`, read without moving its offset.
+async fn read_head(file: &Arc<std::fs::File>, len: usize) -> std::io::Result<Vec<u8>> {
+    let file = file.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut head = vec![0; len];
+        let mut filled = 0;
+        while filled < len {
+            match file.read_at(&mut head[filled..], filled as u64)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        head.truncate(filled);
+        Ok(head)
+    })
+    .await
+    .expect("reading a file's head does not panic")
 }
 
 pub struct FileSource {
@@ -57,10 +103,17 @@ pub struct FileSource {
     follow: bool,
     stream: Arc<str>,
     reader: LineReader<File>,
+    /// The file being read, for its first bytes (read with `pread`, which leaves the
+    /// reader's offset alone).
+    file: Arc<std::fs::File>,
+    /// Its first bytes, as many as were read and are at most [`HEAD_BYTES`].
+    head: Vec<u8>,
     max_line: usize,
     device: u64,
     inode: u64,
     generation: u64,
+    /// Whether the reader was at the end of a followed file when last asked.
+    at_end: bool,
     /// Where the reader is, for truncation checks.
     read_offset: u64,
     /// The end of the last line handed out as a record, in this generation: once that is
@@ -80,17 +133,41 @@ impl FileSource {
     ) -> anyhow::Result<Self> {
         let mut file = File::open(path).await.with_context(|| format!("cannot open {}", path.display()))?;
         let meta = file.metadata().await?;
+        let handle = Arc::new(file.try_clone().await?.into_std().await);
         let state_path = data_dir.join("sources").join(format!("{name}.position"));
         let saved: Option<Position> = match tokio::fs::read(&state_path).await {
-            Ok(bytes) => serde_json::from_slice(&bytes).ok(),
-            Err(_) => None,
+            Ok(bytes) => Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "the saved position {} is not one (delete it to read the file from the start)",
+                    state_path.display()
+                )
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read the saved position {}", state_path.display()));
+            }
         };
+        let mut head = Vec::new();
         let offset = match saved {
-            Some(p) if p.device == meta.dev() && p.inode == meta.ino() && p.offset <= meta.len() => p.offset,
-            Some(p) => {
-                tracing::warn!(source = name, file = %path.display(), saved = p.offset, "the file was replaced or truncated since the saved position; reading it from the start");
+            Some(p) if p.device != meta.dev() || p.inode != meta.ino() => {
+                tracing::warn!(source = name, file = %path.display(), saved = p.offset, "the file was replaced since the saved position; reading it from the start");
                 0
             }
+            Some(p) if p.offset > meta.len() => {
+                tracing::warn!(source = name, file = %path.display(), saved = p.offset, "the file was truncated since the saved position; reading it from the start");
+                0
+            }
+            Some(Position { offset, head: Some(saved), .. }) => {
+                head = read_head(&handle, saved.bytes as usize).await?;
+                if Fingerprint::of(&head) == saved {
+                    offset
+                } else {
+                    tracing::warn!(source = name, file = %path.display(), saved = offset, "the file no longer begins with the bytes it began with at the saved position (truncated and written again, or another file on the same inode); reading it from the start");
+                    head.clear();
+                    0
+                }
+            }
+            Some(p) => p.offset,
             None => 0,
         };
         if offset > 0 {
@@ -104,10 +181,13 @@ impl FileSource {
             follow,
             stream: Arc::from(path.to_string_lossy().as_ref()),
             reader: LineReader::new(file, offset, lines.max_bytes),
+            file: handle,
+            head,
             max_line: lines.max_bytes,
             device: meta.dev(),
             inode: meta.ino(),
             generation: 0,
+            at_end: false,
             read_offset: offset,
             emitted: offset,
             committed: offset,
@@ -115,7 +195,7 @@ impl FileSource {
     }
 
     /// At the end of a followed file: what to do next.
-    async fn at_end(&mut self) -> anyhow::Result<AtEnd> {
+    async fn check_file(&mut self) -> anyhow::Result<AtEnd> {
         // A missing path is a rotation under way: the new file is not there yet.
         let Ok(meta) = tokio::fs::metadata(&self.path).await else {
             return Ok(AtEnd::Wait);
@@ -136,22 +216,41 @@ impl FileSource {
             self.start_over().await?;
             return Ok(AtEnd::Read);
         }
+        // Truncated and written again past where the reader is, between two looks.
+        if !self.head.is_empty() && read_head(&self.file, self.head.len()).await? != self.head {
+            tracing::warn!(file = %self.path.display(), "the file no longer begins with the bytes it began with (truncated and written again); reading it from the start");
+            self.start_over().await?;
+            return Ok(AtEnd::Read);
+        }
         Ok(AtEnd::Wait)
     }
 
     /// Opens the file now at the path and reads it from its start, in a new generation.
+    ///
+    /// Cancel-safe: the switch happens at once, after the last await that can fail
+    /// without changing anything, and a cancelled `save` leaves only the saved position
+    /// behind, which [`FileSource::open`] would refuse anyway.
     async fn start_over(&mut self) -> anyhow::Result<()> {
         let file = File::open(&self.path).await.with_context(|| format!("cannot open {}", self.path.display()))?;
         let meta = file.metadata().await?;
+        let handle = Arc::new(file.try_clone().await?.into_std().await);
         (self.device, self.inode) = (meta.dev(), meta.ino());
         self.reader = LineReader::new(file, 0, self.max_line);
-        (self.read_offset, self.emitted) = (0, 0);
+        (self.file, self.head) = (handle, Vec::new());
+        (self.read_offset, self.emitted, self.committed) = (0, 0, 0);
         self.generation = (self.generation + 1) & 0xffff;
         self.save(0).await
     }
 
     async fn save(&mut self, offset: u64) -> anyhow::Result<()> {
-        let position = Position { path: self.path.clone(), device: self.device, inode: self.inode, offset };
+        // The fingerprint covers what is committed, up to HEAD_BYTES: once that much is
+        // known it is not read again.
+        let want = (offset as usize).min(HEAD_BYTES);
+        if self.head.len() < want {
+            self.head = read_head(&self.file, want).await?;
+        }
+        let head = Some(Fingerprint::of(&self.head[..want.min(self.head.len())]));
+        let position = Position { path: self.path.clone(), device: self.device, inode: self.inode, offset, head };
         if let Some(dir) = self.state_path.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
@@ -169,26 +268,37 @@ enum AtEnd {
     Line(super::lines::Line),
     /// Read on: the source switched files.
     Read,
-    /// Nothing new yet: poll again later.
+    /// Still the same file: read what was added, if anything.
     Wait,
 }
 
 impl Source for FileSource {
     async fn next(&mut self) -> anyhow::Result<Option<Incoming>> {
         loop {
-            let line = match self.reader.next_line().await? {
+            // At the end last time: make sure the file at the path is still the one being
+            // read, with the same first bytes, before reading what was added. (Cancel-safe:
+            // the flag stays up until the check is done.)
+            let rotated_tail = match self.at_end {
+                true => match self.check_file().await? {
+                    AtEnd::Line(line) => Some(line),
+                    AtEnd::Read | AtEnd::Wait => None,
+                },
+                false => None,
+            };
+            self.at_end = false;
+            let line = match rotated_tail {
                 Some(line) => line,
-                None if self.follow => match self.at_end().await? {
-                    AtEnd::Line(line) => line,
-                    AtEnd::Read => continue,
-                    AtEnd::Wait => {
+                None => match self.reader.next_line().await? {
+                    Some(line) => line,
+                    None if self.follow => {
+                        self.at_end = true;
                         tokio::time::sleep(FOLLOW_POLL).await;
                         continue;
                     }
-                },
-                None => match self.reader.take_partial() {
-                    Some(line) => line,
-                    None => return Ok(None),
+                    None => match self.reader.take_partial() {
+                        Some(line) => line,
+                        None => return Ok(None),
+                    },
                 },
             };
             self.read_offset = line.end;
@@ -317,5 +427,74 @@ mod tests {
         std::fs::OpenOptions::new().append(true).open(&input).unwrap().write_all(b"d\n").unwrap();
         let mut s = FileSource::open("src", &input, LINES, false, dir.path()).await.unwrap();
         assert_eq!(read_all(&mut s).await, vec![("d".to_string(), 4)]);
+    }
+
+    /// Truncates `path` in place and writes `text` into it, as copy-truncate does: the
+    /// device and inode stay.
+    fn truncate_and_write(path: &Path, text: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().write(true).truncate(true).open(path).unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    const NEW: &str = "new-1\nnew-2\nnew-3\nnew-4\n";
+
+    #[tokio::test]
+    async fn a_file_truncated_and_written_again_past_the_position_is_read_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.txt");
+        std::fs::write(&input, "line-1\nline-2\nline-3\n").unwrap();
+        let data = dir.path().join("data");
+        let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
+        let lines = read_all(&mut s).await;
+        s.commit(lines[1].1).await.unwrap();
+        drop(s);
+        let inode = std::fs::metadata(&input).unwrap().ino();
+        truncate_and_write(&input, NEW);
+        assert_eq!(std::fs::metadata(&input).unwrap().ino(), inode, "the same inode");
+        let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
+        let values: Vec<String> = read_all(&mut s).await.into_iter().map(|(l, _)| l).collect();
+        assert_eq!(values, ["new-1", "new-2", "new-3", "new-4"], "none of the new lines is lost");
+    }
+
+    #[tokio::test]
+    async fn a_followed_file_truncated_and_written_again_between_two_looks_is_read_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.txt");
+        std::fs::write(&input, "line-1\nline-2\n").unwrap();
+        let mut s = FileSource::open("src", &input, LINES, true, dir.path()).await.unwrap();
+        let first = s.next().await.unwrap().unwrap();
+        let second = s.next().await.unwrap().unwrap();
+        s.commit(first.checkpoint).await.unwrap();
+        s.commit(second.checkpoint).await.unwrap();
+        assert!(tokio::time::timeout(FOLLOW_POLL * 3, s.next()).await.is_err(), "at the end, waiting");
+        truncate_and_write(&input, NEW);
+        let next = tokio::time::timeout(Duration::from_secs(5), s.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(value(&next), b"new-1");
+    }
+
+    #[tokio::test]
+    async fn the_same_file_grown_since_the_position_resumes_and_so_does_a_position_without_a_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.txt");
+        std::fs::write(&input, "a\nb\n").unwrap();
+        let data = dir.path().join("data");
+        let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
+        let lines = read_all(&mut s).await;
+        s.commit(lines[1].1).await.unwrap();
+        drop(s);
+        use std::io::Write;
+        std::fs::OpenOptions::new().append(true).open(&input).unwrap().write_all(b"c\n").unwrap();
+        let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
+        assert_eq!(read_all(&mut s).await, vec![("c".to_string(), 6)]);
+        drop(s);
+
+        let state = data.join("sources/src.position");
+        let mut position: Position = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+        assert_eq!(position.head, Some(Fingerprint::of(b"a\nb\n")), "the committed first bytes");
+        position.head = None;
+        std::fs::write(&state, serde_json::to_vec(&position).unwrap()).unwrap();
+        let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
+        assert_eq!(read_all(&mut s).await, vec![("c".to_string(), 6)]);
     }
 }
