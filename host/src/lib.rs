@@ -22,6 +22,7 @@ pub mod authoring;
 pub mod batch;
 pub mod codec;
 pub mod config;
+pub mod dead_letter;
 pub mod kafka;
 pub mod plugin;
 pub mod record;

@@ -144,7 +144,7 @@ impl Router {
     /// The record with headers that say what failed, where, and where it came from.
     fn dead_letter_record(&self, source: &str, meta: &RecordMeta, dead: DeadLetter) -> Record {
         let mut record = dead.record;
-        record.push_header("sluice.error", dead.reason);
+        record.push_header("sluice.error", crate::dead_letter::reason(dead.reason));
         record.push_header("sluice.pipeline", self.pipeline.clone());
         if let Some(plugin) = dead.plugin {
             record.push_header("sluice.plugin", plugin.name.clone());

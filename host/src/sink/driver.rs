@@ -94,6 +94,7 @@ pub async fn run<S: Sink>(mut sink: S, name: String, mut inbox: mpsc::Receiver<S
                     Ok(refused) => refused,
                     Err(error) => write_again(&mut sink, &name, &group, error).await,
                 };
+                let refused = write_slim(&mut sink, &name, &group, refused).await;
                 deliver(&name, group, refused).await;
             }
             group = receive(&mut inbox), if receiving && in_flight.len() < MAX_FLUSHES_IN_FLIGHT => match group {
@@ -137,6 +138,67 @@ async fn write_again<S: Sink>(sink: &mut S, name: &str, group: &[SinkBatch], err
             Err(again) => error = again,
         }
     }
+}
+
+/// Writes again, [slim](crate::dead_letter::slim), the records this sink refused that
+/// have nowhere else to go (dead letters, when this is the dead-letter sink), and returns
+/// what it refused, those it refused even slim among them.
+async fn write_slim<S: Sink>(sink: &mut S, name: &str, group: &[SinkBatch], refused: Vec<Refused>) -> Vec<Refused> {
+    let (last_resort, mut refused): (Vec<Refused>, Vec<Refused>) =
+        refused.into_iter().partition(|r| nowhere_else(name, batch_of(group, r.index).0));
+    if last_resort.is_empty() {
+        return refused;
+    }
+    tracing::warn!(
+        sink = name,
+        records = last_resort.len(),
+        first_reason = %last_resort[0].reason,
+        "the dead-letter sink refused dead letters; writing them again without their key, value and other headers"
+    );
+    let slim: Vec<Record> = last_resort
+        .iter()
+        .map(|r| {
+            let (batch, at) = batch_of(group, r.index);
+            crate::dead_letter::slim(&batch.records[at], &r.reason)
+        })
+        .collect();
+    let mut backoff = Backoff::default();
+    let again = loop {
+        match async {
+            sink.write(None, &slim).await?;
+            sink.flush().await?.await
+        }
+        .await
+        {
+            Ok(again) => break again,
+            Err(error) => backoff.wait(name, &error).await,
+        }
+    };
+    refused.extend(again.into_iter().map(|Refused { index, reason }| {
+        let first = &last_resort[index];
+        Refused {
+            index: first.index,
+            reason: format!("{} (and even without its key, value and headers: {reason})", first.reason),
+        }
+    }));
+    refused
+}
+
+/// Whether records of `batch` that sink `name` refuses have nowhere else to go: they are
+/// dead letters already, or this sink is their pipeline's dead-letter sink.
+fn nowhere_else(name: &str, batch: &SinkBatch) -> bool {
+    batch.refused_to.as_ref().is_none_or(|to| to.dead_letter.name == name)
+}
+
+/// The batch of `group` that holds record `index` of the group, and its index there.
+fn batch_of(group: &[SinkBatch], mut index: usize) -> (&SinkBatch, usize) {
+    for batch in group {
+        match index.checked_sub(batch.records.len()) {
+            Some(rest) => index = rest,
+            None => return (batch, index),
+        }
+    }
+    panic!("a sink refused record {index} past the end of what it was given")
 }
 
 /// Capped exponential backoff between attempts at a failing sink.
@@ -277,7 +339,7 @@ async fn dead_letter_refused(sink: &str, group: &[SinkBatch], mut refused: Vec<R
         while let Some(Refused { index, reason }) = refused.next_if(|r| r.index < end) {
             first_reason.get_or_insert_with(|| reason.clone());
             let mut record: Record = batch.records[index - first].clone();
-            record.push_header("sluice.error", reason);
+            record.push_header("sluice.error", crate::dead_letter::reason(reason));
             record.push_header("sluice.sink", sink.to_owned());
             dead.push(record);
         }
@@ -428,12 +490,14 @@ mod tests {
         assert_eq!(completed.recv().await, Some(Completion::Delivered(0)));
     }
 
-    /// Refuses every record whose value is `refuse`, as a broker refuses one too large.
-    struct RefusingSink(Vec<bool>);
+    /// Refuses every record whose value is `refuse`, as a broker refuses one too large,
+    /// and, if the flag is set, every slim dead letter.
+    struct RefusingSink(Vec<bool>, bool);
 
     impl Sink for RefusingSink {
         async fn write(&mut self, _: Option<&str>, records: &[Record]) -> anyhow::Result<()> {
-            self.0.extend(records.iter().map(|r| r.value() == Some(b"refuse".as_slice())));
+            let slim = |r: &Record| r.headers().any(|(name, _)| name == "sluice.dead_letter");
+            self.0.extend(records.iter().map(|r| r.value() == Some(b"refuse".as_slice()) || (self.1 && slim(r))));
             Ok(())
         }
 
@@ -443,28 +507,39 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn what_a_dead_letter_sink_refuses_leaves_its_batch_unacknowledged() {
-        let (completed_tx, mut completed) = mpsc::unbounded_channel();
+    /// Sends the dead-letter sink `dlq`, which refuses slim dead letters if `refuse_slim`,
+    /// a dead letter it refuses (batch 0), a routed record refused by a sink that is its own
+    /// pipeline's dead-letter sink (batch 1), and a record it takes (batch 2).
+    async fn refused_by_the_dead_letter_sink(refuse_slim: bool) -> mpsc::UnboundedReceiver<Completion> {
+        let (completed_tx, completed) = mpsc::unbounded_channel();
         let (inbox_tx, inbox) = mpsc::channel(4);
-        tokio::spawn(run(RefusingSink(Vec::new()), "dlq".into(), inbox));
+        tokio::spawn(run(RefusingSink(Vec::new(), refuse_slim), "dlq".into(), inbox));
         let dead_letter = SinkHandle { name: "dlq".into(), inbox: inbox_tx.clone() };
-
-        // A dead letter the dead-letter sink refuses.
         inbox_tx.send(batch(0, "refuse", &completed_tx)).await.unwrap();
-        // A routed record refused by a sink that is its own pipeline's dead-letter sink.
         let mut routed = batch(1, "refuse", &completed_tx);
         routed.refused_to = Some(RefusedTo { pipeline: "p".into(), dead_letter });
         inbox_tx.send(routed).await.unwrap();
-        // A record it takes.
         inbox_tx.send(batch(2, "fine", &completed_tx)).await.unwrap();
+        completed
+    }
 
+    #[tokio::test]
+    async fn a_dead_letter_its_sink_refuses_is_written_again_slim() {
+        let mut completed = refused_by_the_dead_letter_sink(false).await;
+        for seq in 0..3 {
+            assert_eq!(completed.recv().await, Some(Completion::Delivered(seq)));
+        }
+    }
+
+    #[tokio::test]
+    async fn what_a_dead_letter_sink_refuses_even_slim_leaves_its_batch_unacknowledged() {
+        let mut completed = refused_by_the_dead_letter_sink(true).await;
         for seq in [0, 1] {
             let Some(Completion::Lost(lost, why)) = completed.recv().await else { panic!("batch {seq} is lost") };
             assert_eq!(lost, seq);
             assert_eq!(
                 why,
-                "the dead-letter sink `dlq` refused 1 record(s), which have nowhere else to go (the first: too large)"
+                "the dead-letter sink `dlq` refused 1 record(s), which have nowhere else to go (the first: too large (and even without its key, value and headers: too large))"
             );
         }
         assert_eq!(completed.recv().await, Some(Completion::Delivered(2)));

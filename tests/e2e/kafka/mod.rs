@@ -10,6 +10,7 @@ mod exactly_once;
 mod group;
 mod headers;
 mod pipeline;
+mod refusals;
 mod restart;
 mod security;
 mod sizes;

@@ -110,7 +110,7 @@ fn records_refused_with_a_batch_too_large_are_sent_again_alone_and_only_the_over
     scratch.config(limited_pipeline(&broker, "batch-too-large", ""));
     let running = scratch.start();
     assert_only_the_oversized_record_refused(&broker, "Broker: Message size too large", &running);
-    assert!(running.log().contains("sending its records one per batch"), "{}", running.log());
+    assert!(running.log().contains("sending records one per batch"), "{}", running.log());
 }
 
 /// Inside a transaction the broker's refusal would abort it and every replay of it, so

@@ -4,21 +4,25 @@
 //! on its own) and `flush` hands over their delivery reports, which the driver awaits
 //! while it writes the next records. The producer is
 //! idempotent by default, so librdkafka's own retries never duplicate or reorder a
-//! partition. A record the broker will never take (too large, topic missing, not
-//! authorized) is refused and goes to the dead-letter sink with the broker's error; any
-//! other failure (a timeout while the broker is down) fails the flush, and the driver
-//! writes the records again. The broker refuses "too large" for a whole batch, so such
-//! records are first sent again one per batch ([`alone`]) to tell the record too large
-//! from its neighbours.
+//! partition. What a failed delivery means is [`verdict`]'s to say: a record the broker
+//! will never take (too large, a timestamp out of range, topic missing, not authorized)
+//! is refused and goes to the dead-letter sink with the broker's error; a failure that is
+//! not the record's (a timeout while the broker is down, a producer fenced or hit by a
+//! fatal error) fails the flush, and the driver writes the records again, through a new
+//! producer if the old one can send nothing more. The broker refuses "too large" for a
+//! whole batch, and an error the verdict does not know may pass, so such records are
+//! first sent again one per batch ([`alone`]) to tell what the broker refuses on its own.
 //!
 //! In an exactly-once pipeline the producer is transactional: records are written
 //! inside a transaction that [`TransactionalSink::commit`] commits together with the
 //! source's offsets (see [`crate::kafka::exactly_once`]). There, any delivery failure
-//! dooms the whole transaction, so it is an error rather than a refusal, and records too
-//! large for their topic are refused before they are produced ([`limits`]).
+//! dooms the whole transaction, so it is an error rather than a refusal, and records the
+//! topic would refuse (too large, a timestamp out of its range) are refused before they
+//! are produced ([`limits`]).
 
 mod alone;
 mod limits;
+mod verdict;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +33,9 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, config::RDKafkaLogLevel};
 
-use self::alone::{Alone, refused_with_its_batch};
+use self::alone::{Alone, Doubt, refused_with_its_batch};
 use self::limits::{TopicLimit, TopicLimits};
+use self::verdict::Verdict;
 
 use super::{Flushing, Refused, Sink, TransactionalSink};
 use crate::config::{KafkaSinkConfig, kafka_property};
@@ -41,11 +46,14 @@ use crate::record::Record;
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 
 pub struct KafkaSink {
+    name: String,
     producer: FutureProducer<ProducerLog>,
+    /// What `producer` was made from, to make another after a fatal error.
+    client: rdkafka::ClientConfig,
     topic: Option<String>,
     /// Delivery reports of the records written since the last flush, in write order;
     /// `Err` for records refused when they were enqueued.
-    pending: Vec<Result<DeliveryFuture, String>>,
+    pending: Vec<Pending>,
     /// At-least-once pipelines only: where records refused with their batch go again.
     alone: Option<Arc<Alone>>,
     /// Exactly-once pipelines only.
@@ -111,14 +119,42 @@ impl KafkaSink {
         let client = crate::kafka::client_config(&config.brokers, &defaults, &config.properties);
         let producer =
             client.create_with_context(ProducerLog(name.to_owned())).context("cannot create the Kafka producer")?;
-        let alone = transaction.is_none().then(|| Arc::new(Alone::new(name, client)));
-        Ok(KafkaSink { producer, topic: config.topic.clone(), pending: Vec::new(), alone, transaction })
+        let alone = transaction.is_none().then(|| Arc::new(Alone::new(name, client.clone())));
+        Ok(KafkaSink {
+            name: name.to_owned(),
+            producer,
+            client,
+            topic: config.topic.clone(),
+            pending: Vec::new(),
+            alone,
+            transaction,
+        })
+    }
+
+    /// An at-least-once sink's producer that hit a fatal error (an idempotence failure,
+    /// the cluster refusing its producer id) can send nothing more, and librdkafka's
+    /// answer is a new producer: the records it failed are written again through it.
+    /// A transactional producer is not replaced here: its failure aborts the transaction
+    /// and stops the pipeline, which restarts from the last commit.
+    fn replace_if_fatal(&mut self) -> anyhow::Result<()> {
+        if self.transaction.is_none() && !usable(&self.name, &self.producer) {
+            self.producer = self
+                .client
+                .create_with_context(ProducerLog(self.name.clone()))
+                .context("cannot create the Kafka producer")?;
+        }
+        Ok(())
     }
 
     /// `limit`: in a transaction, what the topic takes.
-    async fn enqueue(&self, topic: &str, limit: Option<TopicLimit>, record: &Record) -> Result<DeliveryFuture, String> {
+    async fn enqueue(
+        &self,
+        topic: &str,
+        limit: Option<TopicLimit>,
+        record: &Record,
+    ) -> Result<DeliveryFuture, Enqueue> {
         if let Some(limit) = limit {
-            limit.check(record, topic)?;
+            limit.check(record, topic).map_err(Enqueue::Refused)?;
         }
         let mut message = FutureRecord::<[u8], [u8]>::to(topic);
         // librdkafka allocates a header list even for none.
@@ -138,9 +174,38 @@ impl KafkaSink {
         if let Some(timestamp) = record.timestamp {
             message = message.timestamp(timestamp);
         }
-        produce(&self.producer, message)
-            .await
-            .map_err(|error| format!("kafka refused the record for topic `{topic}`: {error}"))
+        produce(&self.producer, message).await.map_err(|error| match verdict::of(&error) {
+            Verdict::Refuse => Enqueue::Refused(format!("kafka refused the record for topic `{topic}`: {error}")),
+            Verdict::Retry | Verdict::Unknown => Enqueue::Failed(error),
+        })
+    }
+}
+
+/// A record written since the last flush.
+struct Pending {
+    delivery: Result<DeliveryFuture, String>,
+    /// The record's timestamp, to send it again with: the message a failed delivery
+    /// hands back has lost it.
+    timestamp: Option<i64>,
+}
+
+/// Why a record could not be handed to librdkafka.
+enum Enqueue {
+    /// Never: it goes to the dead-letter sink with the reason (it was never produced, so
+    /// not even a transaction is doomed by it).
+    Refused(String),
+    /// Not now: the write fails and is retried (or, in a transaction, aborts it).
+    Failed(KafkaError),
+}
+
+/// Whether `producer` can still send: false after a fatal error, which is logged.
+fn usable(sink: &str, producer: &FutureProducer<ProducerLog>) -> bool {
+    match producer.client().fatal_error() {
+        None => true,
+        Some((code, reason)) => {
+            tracing::warn!(sink, error = ?code, reason, "the Kafka producer hit a fatal error; replacing it");
+            false
+        }
     }
 }
 
@@ -161,28 +226,10 @@ async fn produce(
     }
 }
 
-/// Errors that no retry will fix: the record goes to the dead-letter sink instead.
-fn is_permanent(error: &KafkaError) -> bool {
-    use RDKafkaErrorCode::*;
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            MessageSizeTooLarge
-                | InvalidMessageSize
-                | MessageBatchTooLarge
-                | InvalidRecord
-                | InvalidMessage
-                | UnknownTopic
-                | UnknownTopicOrPartition
-                | TopicAuthorizationFailed
-                | InvalidTopic
-        )
-    )
-}
-
 impl Sink for KafkaSink {
     async fn write(&mut self, route: Option<&str>, records: &[Record]) -> anyhow::Result<()> {
         let topic = self.topic.as_deref().or(route).expect("config gives dead-letter Kafka sinks a topic").to_owned();
+        self.replace_if_fatal()?;
         let mut limit = None;
         if let Some(transaction) = &mut self.transaction {
             if !transaction.open {
@@ -192,8 +239,16 @@ impl Sink for KafkaSink {
             limit = Some(transaction.limits.limit(&topic).await);
         }
         for record in records {
-            let delivery = self.enqueue(&topic, limit, record).await;
-            self.pending.push(delivery);
+            let timestamp = record.timestamp;
+            match self.enqueue(&topic, limit, record).await {
+                Ok(delivery) => self.pending.push(Pending { delivery: Ok(delivery), timestamp }),
+                Err(Enqueue::Refused(reason)) => self.pending.push(Pending { delivery: Err(reason), timestamp }),
+                Err(Enqueue::Failed(error)) => {
+                    // The driver writes everything since the last flush again: keep no half of it.
+                    self.pending.clear();
+                    return Err(error).with_context(|| format!("cannot produce to topic `{topic}`"));
+                }
+            }
         }
         Ok(())
     }
@@ -207,59 +262,59 @@ impl Sink for KafkaSink {
         let refusable = self.transaction.is_none();
         let alone = self.alone.clone();
         Ok(Flushing::later(async move {
-            let mut refused = Vec::new();
-            let mut failed = None;
-            let mut with_their_batch = Vec::new();
-            for (index, delivery) in pending.into_iter().enumerate() {
-                let error = match delivery {
-                    Err(reason) => {
-                        refused.push(Refused { index, reason });
-                        continue;
-                    }
+            let mut outcome = Outcome { refusable, ..Outcome::default() };
+            for (index, Pending { delivery, timestamp }) in pending.into_iter().enumerate() {
+                match delivery {
+                    Err(reason) => outcome.refused.push(Refused { index, reason }),
                     Ok(future) => match future.await {
-                        Ok(Ok(_)) => continue,
-                        Ok(Err((error, message))) if alone.is_some() && refused_with_its_batch(&error) => {
-                            with_their_batch.push((index, message));
-                            continue;
-                        }
-                        Ok(Err((error, _))) => error,
+                        Ok(Ok(_)) => {}
+                        Ok(Err((error, message))) => outcome.judge(Doubt { index, message, timestamp, error }),
                         Err(_) => anyhow::bail!("the Kafka producer stopped before reporting a delivery"),
                     },
-                };
-                judge(index, error, refusable, &mut refused, &mut failed);
-            }
-            // After a failure the driver writes the whole flush again anyway.
-            if let Some(alone) = alone
-                && failed.is_none()
-                && !with_their_batch.is_empty()
-            {
-                for (index, outcome) in alone.send(with_their_batch).await? {
-                    if let Err(error) = outcome {
-                        judge(index, error, refusable, &mut refused, &mut failed);
-                    }
                 }
             }
-            match failed {
-                Some(error) => Err(error).context("delivery to Kafka failed"),
-                None => Ok(refused),
+            if let Some(error) = outcome.failed {
+                // The driver writes the whole flush again anyway.
+                return Err(error).context("delivery to Kafka failed");
             }
+            if let Some(alone) = alone
+                && !outcome.doubts.is_empty()
+            {
+                outcome.refused.extend(alone.send(outcome.doubts).await?);
+            }
+            Ok(outcome.refused)
         }))
     }
 }
 
-/// Files the failed delivery of record `index`: refused for good (dead-lettered with the
-/// broker's error) or a failure of the whole flush.
-fn judge(
-    index: usize,
-    error: KafkaError,
+/// What a flush's failed deliveries come to.
+#[derive(Default)]
+struct Outcome {
+    /// Whether a record can be refused on its own, or sent again on its own ([`alone`]):
+    /// not inside a transaction, where any failed delivery dooms the whole transaction.
     refusable: bool,
-    refused: &mut Vec<Refused>,
-    failed: &mut Option<KafkaError>,
-) {
-    if refusable && is_permanent(&error) {
-        refused.push(Refused { index, reason: format!("kafka refused the record: {error}") });
-    } else {
-        failed.get_or_insert(error);
+    refused: Vec<Refused>,
+    doubts: Vec<Doubt>,
+    /// The first failure that is not a record's: the whole flush fails.
+    failed: Option<KafkaError>,
+}
+
+impl Outcome {
+    /// Files a failed delivery by its [`verdict`].
+    fn judge(&mut self, failed: Doubt) {
+        if !self.refusable {
+            self.failed.get_or_insert(failed.error);
+            return;
+        }
+        match verdict::of(&failed.error) {
+            Verdict::Refuse if !refused_with_its_batch(&failed.error) => self
+                .refused
+                .push(Refused { index: failed.index, reason: format!("kafka refused the record: {}", failed.error) }),
+            Verdict::Refuse | Verdict::Unknown => self.doubts.push(failed),
+            Verdict::Retry => {
+                self.failed.get_or_insert(failed.error);
+            }
+        }
     }
 }
 

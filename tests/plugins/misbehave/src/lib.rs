@@ -10,7 +10,7 @@
 //!   (legal);
 //! - `env`, `file` and `socket` try to read the environment variable `HOME`, read
 //!   `/etc/hostname` and connect to 127.0.0.1:9, and emit what they got (`env:denied`…);
-//! - `reject` is rejected;
+//! - `reject` is rejected; `longreject` is rejected with a 2 MiB reason;
 //! - anything else is forwarded.
 //!
 //! Config: `log = "yes"` logs and counts each record; `stderr = "yes"` prints about 100
@@ -116,6 +116,7 @@ impl Plugin for Misbehave {
                 return Ok(());
             }
             b"reject" => return Err(Reject::new("asked to reject")),
+            b"longreject" => return Err(Reject::new(format!("asked to reject at length: {}", "r".repeat(2 << 20)))),
             _ => {}
         }
         if self.log {
