@@ -171,7 +171,36 @@ impl Config {
         if p.transactional_id.as_deref().is_some_and(|id| id.trim().is_empty()) {
             return Err(("transactional_id", "must not be empty".into()));
         }
+        let (interval, timeout) =
+            (p.transaction_interval.unwrap_or(super::DEFAULT_TRANSACTION_INTERVAL), sink_config.transaction_timeout());
+        if sink_config.delivery_timeout > timeout {
+            return Err((
+                "delivery",
+                format!(
+                    "sink `{sink}`'s delivery_timeout ({:?}) is longer than its transactions' timeout ({timeout:?}, its transaction.timeout.ms): a record would outlive its transaction; shorten the one or lengthen the other",
+                    sink_config.delivery_timeout
+                ),
+            ));
+        }
+        if interval >= timeout {
+            return Err((
+                "transaction_interval",
+                format!(
+                    "is {interval:?}, but sink `{sink}`'s transactions time out after {timeout:?} (its transaction.timeout.ms): a transaction kept open that long is aborted by the broker and never commits; make it shorter"
+                ),
+            ));
+        }
         Ok(())
+    }
+}
+
+impl KafkaSinkConfig {
+    /// `transaction.timeout.ms`, or librdkafka's default: how long the broker lets a
+    /// transaction stay open before it aborts it.
+    pub fn transaction_timeout(&self) -> Duration {
+        kafka_property(&self.properties, "transaction.timeout.ms")
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Duration::from_secs(60), Duration::from_millis)
     }
 }
 
@@ -319,5 +348,19 @@ mod tests {
             err.ends_with("exactly-once commits through one Kafka sink, but the routes reach `dlq`, `good`"),
             "{err}"
         );
+
+        let sink = "brokers = \"b:9092\"\n\n[sinks.dlq]";
+        let slow = kafka("b:9092")
+            .replace(sink, "brokers = \"b:9092\"\nproperties = { \"transaction.timeout.ms\" = 5000 }\ndelivery_timeout = \"5s\"\n\n[sinks.dlq]")
+            .replace("delivery = \"exactly-once\"", "delivery = \"exactly-once\"\ntransaction_interval = \"5s\"");
+        assert!(slow.contains("transaction_interval = \"5s\"") && slow.contains("= 5000 }"), "{slow}");
+        let err = error_of(&slow);
+        assert_eq!(
+            err,
+            "/etc/sluice/sluice.toml: pipelines.main.transaction_interval: is 5s, but sink `good`'s transactions time out after 5s (its transaction.timeout.ms): a transaction kept open that long is aborted by the broker and never commits; make it shorter"
+        );
+        parse(&slow.replace("transaction_interval = \"5s\"", "transaction_interval = \"4s\"")).unwrap();
+        let err = error_of(&slow.replace("delivery_timeout = \"5s\"", "delivery_timeout = \"6s\""));
+        assert!(err.contains("sink `good`'s delivery_timeout (6s) is longer than its transactions' timeout (5s, its transaction.timeout.ms)"), "{err}");
     }
 }

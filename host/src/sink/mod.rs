@@ -84,6 +84,11 @@ pub trait TransactionalSink: Sink {
     /// with `reason`, so that it restarts from the last commit.
     fn abort(&mut self, reason: &str) -> impl Future<Output = ()> + Send;
 
+    /// Discards the open transaction so that its records can be written again in the
+    /// next one; unlike [`TransactionalSink::abort`], the pipeline goes on. Fine to call
+    /// with no transaction open.
+    fn discard(&mut self) -> impl Future<Output = anyhow::Result<()>> + Send;
+
     /// How long a transaction may stay open before the other side aborts it.
     fn transaction_timeout(&self) -> std::time::Duration;
 }

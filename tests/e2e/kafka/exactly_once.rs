@@ -128,3 +128,70 @@ fn a_host_frozen_until_its_partitions_moved_cannot_commit_when_thawed() {
     let uncommitted = broker.consume_as("out", "read_uncommitted", N as usize, Duration::from_secs(60));
     eprintln!("{} records of aborted transactions, seen read_uncommitted", uncommitted.len() - out.len());
 }
+
+/// A dead-letter sink stuck on a full disk (every file the host writes is limited in
+/// size) for longer than the transaction timeout: the exactly-once pipeline waits instead
+/// of failing. Its sink aborts the open transaction before the broker would and, once
+/// the disk has room again, writes the records again and commits: every record once in
+/// the output, every dead letter in the file, and the host never stopped.
+#[test]
+fn a_dead_letter_sink_stuck_past_the_transaction_timeout_slows_the_pipeline_down_instead_of_failing_it() {
+    const N: u64 = 2_000;
+    const INVALID_EVERY: u64 = 50;
+    let broker = Broker::kafka();
+    broker.create_topic("in", 2);
+    broker.create_topic("out", 2);
+    let scratch = Scratch::with_plugins(&["json-validate"]);
+    let source = format!(
+        "type = \"kafka\"\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [\"{}\"]",
+        broker.address(),
+        broker.group("stuck-dlq"),
+        broker.topic("in")
+    );
+    let out = format!(
+        "type = \"kafka\"\nbrokers = \"{}\"\ntopic = \"{}\"\ndelivery_timeout = \"5s\"\nproperties = {{ \"transaction.timeout.ms\" = 6000 }}",
+        broker.address(),
+        broker.topic("out")
+    );
+    let pipeline = format!(
+        "default_route = \"out\"\ndelivery = \"exactly-once\"\ntransactional_id = \"{}\"\ntransaction_interval = \"50ms\"",
+        broker.group("stuck-dlq")
+    );
+    let plugins = r#"[{ name = "json-validate", config = { require = "id" } }]"#;
+    scratch.config(one_pipeline(&source, plugins, &out, &pipeline));
+
+    let mut running = scratch.start();
+    running.wait_for_log("partition assigned", Duration::from_secs(60));
+    // From now on every file the host writes is limited, as on a full disk (set once it
+    // runs: Wasmtime sizes its memory images as files too). About a dozen dead letters
+    // fit; there are forty.
+    set_file_size_limit(&running, 4096);
+    broker.produce("in", keyed_events(N, INVALID_EVERY));
+    running.wait_for_log("sink write failed; retrying", Duration::from_secs(60));
+    running.wait_for_log("aborting the transaction before the broker does", Duration::from_secs(60));
+    // The disk has room again.
+    set_file_size_limit(&running, libc::RLIM_INFINITY);
+
+    let valid = N - N / INVALID_EVERY;
+    let delivered = broker.consume("out", valid as usize, Duration::from_secs(120));
+    let (counts, by_key) = ids_by_key(&delivered);
+    let log = running.log();
+    assert_eq!(counts.len() as u64, valid, "every valid record delivered\n{log}");
+    assert_eq!(duplicates(&counts), 0, "none twice under read_committed\n{log}");
+    assert_first_arrivals_in_order(by_key);
+    running.eventually(Duration::from_secs(60), "every dead letter in the file", || {
+        scratch.read_envelopes("out/dlq.jsonl").len() as u64 >= N / INVALID_EVERY
+    });
+    assert!(log.contains("writing the aborted transaction's records again"), "{log}");
+    assert!(!log.contains("the transaction failed"), "the pipeline never failed:\n{log}");
+    running.signal(libc::SIGTERM);
+    assert_eq!(running.wait(Duration::from_secs(30)), Some(0), "{}", running.log());
+}
+
+/// Sets the running host's RLIMIT_FSIZE.
+fn set_file_size_limit(running: &Running, bytes: u64) {
+    let limit = libc::rlimit { rlim_cur: bytes, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: prlimit(2) on our own child, with a valid rlimit and no old-limit pointer.
+    let rc = unsafe { libc::prlimit(running.child.id() as i32, libc::RLIMIT_FSIZE, &limit, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}

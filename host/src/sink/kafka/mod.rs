@@ -38,7 +38,7 @@ use self::limits::{TopicLimit, TopicLimits};
 use self::verdict::Verdict;
 
 use super::{Flushing, Refused, Sink, TransactionalSink};
-use crate::config::{KafkaSinkConfig, kafka_property};
+use crate::config::KafkaSinkConfig;
 use crate::kafka::exactly_once::{SinkLink, SourceOffsets};
 use crate::record::Record;
 
@@ -86,9 +86,7 @@ impl KafkaSink {
         transactional_id: &str,
         link: SinkLink,
     ) -> anyhow::Result<Self> {
-        let timeout = kafka_property(&config.properties, "transaction.timeout.ms")
-            .and_then(|ms| ms.parse().ok())
-            .map_or(Duration::from_secs(60), Duration::from_millis);
+        let timeout = config.transaction_timeout();
         let admin = crate::kafka::client_config(&config.brokers, &[], &config.properties)
             .create_with_context(ProducerLog(name.to_owned()))
             .context("cannot create the Kafka admin client")?;
@@ -346,18 +344,28 @@ impl TransactionalSink for KafkaSink {
     }
 
     async fn abort(&mut self, reason: &str) {
+        // After a fatal error (fenced) there is nothing to abort; the broker discards the
+        // transaction when it times out or the next instance takes the id over.
+        if let Err(error) = self.discard().await {
+            let id = self.transaction.as_ref().map(|t| t.id.as_str()).unwrap_or_default();
+            tracing::warn!(transactional_id = id, error = format!("{error:#}"), "cannot abort the transaction");
+        }
+        let transaction = self.transaction.as_mut().expect("only transactional Kafka sinks are run as such");
+        transaction.link.fail(reason.to_owned());
+    }
+
+    async fn discard(&mut self) -> anyhow::Result<()> {
         let transaction = self.transaction.as_mut().expect("only transactional Kafka sinks are run as such");
         if transaction.open {
             let (producer, timeout) = (self.producer.clone(), transaction.timeout);
-            // After a fatal error (fenced) there is nothing to abort; the broker discards
-            // the transaction when it times out or the next instance takes the id over.
-            let aborted = tokio::task::spawn_blocking(move || producer.abort_transaction(timeout)).await;
-            if let Ok(Err(error)) = aborted {
-                tracing::warn!(transactional_id = %transaction.id, %error, "cannot abort the transaction");
-            }
+            // Not open any more either way: an abort that failed leaves nothing to abort.
             transaction.open = false;
+            tokio::task::spawn_blocking(move || producer.abort_transaction(timeout))
+                .await
+                .expect("abort_transaction panicked")
+                .with_context(|| format!("cannot abort the transaction of `{}`", transaction.id))?;
         }
-        transaction.link.fail(reason.to_owned());
+        Ok(())
     }
 
     fn transaction_timeout(&self) -> Duration {
