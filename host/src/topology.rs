@@ -133,6 +133,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         sources.spawn(source.run(lanes, shutdown.clone()));
         all_stats.push((name, stats));
     }
+    // Tests widen the window between loading the plugins and watching their directory.
+    fail::fail_point!("before-plugin-watch");
     let _watch = directory.watch()?;
     // The routers hold the only senders now, so sinks stop once every pipeline has.
     drop(sinks);

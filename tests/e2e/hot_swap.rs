@@ -274,3 +274,28 @@ fn small_batches_of_a_broken_release(plugin: &str) -> String {
         "default_route = \"out\"\nbatch_size = 4\nbatch_wait = \"10ms\"",
     )
 }
+
+/// A plugin file replaced after the plugins were loaded but before the directory was
+/// watched (a fail point holds the host there for a while) still takes over.
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_plugin_file_replaced_during_start_up_takes_over() {
+    let scratch = Scratch::with_plugins(&[]);
+    scratch.install_plugin("passthrough", "transform");
+    scratch.write("input.txt", "");
+    scratch.config(config());
+    let running = Running::spawn(
+        sluice()
+            .args(["run", "-c"])
+            .arg(scratch.path("sluice.toml"))
+            .env("FAILPOINTS", "before-plugin-watch=sleep(3000)")
+            .stdout(std::process::Stdio::null()),
+    );
+    let wait = Duration::from_secs(60);
+    running.wait_for_log("plugin loaded", wait);
+    scratch.install_plugin("uppercase", "transform");
+    running.wait_for_log("it takes over at the next batch", wait);
+    append(&scratch, (0..20).map(|i| format!("a{i}")));
+    running.eventually(wait, "the lines", || output_lines(&scratch).len() == 20);
+    assert!(output_lines(&scratch).iter().all(|l| l.starts_with('A')), "{:?}", output_lines(&scratch));
+}

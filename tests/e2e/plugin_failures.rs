@@ -107,6 +107,11 @@ fn only_the_records_a_plugin_fails_on_are_dead_lettered_each_with_its_own_reason
     assert_eq!(beside.lines().count(), 5000, "the pipeline beside it delivers everything");
     assert!(log.contains("plugin log lines over its limit for one call were dropped"), "{log}");
     assert!(!log.lines().any(|l| l.starts_with("INFO forged")), "no plugin text forges a host log line");
+    assert!(log.contains("fields=\"pipeline=\\\"forged\\\""), "a plugin's fields are quoted as one: {log}");
+    assert!(
+        !log.contains(" pipeline=\"forged\"") && !log.contains("=pipeline=\"forged\""),
+        "no plugin field passes for the host's"
+    );
     assert!(log.contains("batch failed; the records that fail alone go to the dead-letter sink"), "{log}");
 }
 

@@ -75,6 +75,7 @@ impl PluginDirectory {
     /// handle is dropped.
     pub fn watch(self: &Arc<Self>) -> anyhow::Result<DirectoryWatch> {
         let (changed_tx, mut changed) = mpsc::unbounded_channel::<String>();
+        let rescan_tx = changed_tx.clone();
         let tracked: BTreeSet<String> = self.plugins.keys().cloned().collect();
         let mut debouncer = new_debouncer(DEBOUNCE, None, move |events: DebounceEventResult| match events {
             Ok(events) => {
@@ -95,6 +96,12 @@ impl PluginDirectory {
         debouncer
             .watch(&self.dir, RecursiveMode::NonRecursive)
             .with_context(|| format!("cannot watch {}", self.dir.display()))?;
+        // A file replaced after the plugins were loaded and before the watch began raised
+        // no event: look at every plugin once more (unchanged files cost a hash and a
+        // compile-cache hit).
+        for name in self.plugins.keys() {
+            let _ = rescan_tx.send(name.clone());
+        }
         let this = self.clone();
         tokio::spawn(async move {
             while let Some(name) = changed.recv().await {

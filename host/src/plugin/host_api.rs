@@ -113,7 +113,8 @@ impl LogBudget {
     }
 }
 
-/// A plugin's extra log fields, shown as `k="v" k="v"`, escaped.
+/// A plugin's extra log fields, shown as `k="v" k="v"`, escaped, all of them in the host's
+/// one field `fields`.
 struct Fields<'a>(&'a [(String, String)]);
 
 impl fmt::Display for Fields<'_> {
@@ -134,10 +135,11 @@ impl Host for InstanceState {
         let label = &self.label;
         let message = escape(&message);
         let message = truncate(&message, MAX_MESSAGE);
-        let fields = Fields(&fields);
+        // One quoted field, so that a plugin's `pipeline="…"` cannot pass for the host's.
+        let fields = Fields(&fields).to_string();
         macro_rules! emit {
             ($level:expr) => {
-                tracing::event!(target: "sluice::plugin", $level, plugin = %label.name, version = %label.version, pipeline = %label.pipeline, fields = %fields, "{message}")
+                tracing::event!(target: "sluice::plugin", $level, plugin = %label.name, version = %label.version, pipeline = %label.pipeline, fields = ?fields, "{message}")
             };
         }
         match level {

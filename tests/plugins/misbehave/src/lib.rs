@@ -6,7 +6,7 @@
 //!   recurses without bound; `sleep` sleeps for a minute (a WASI clock wait, where no
 //!   wasm code runs); `leak` keeps 4 MiB for the rest of the instance's life, then forwards;
 //! - `flood` emits a hundred thousand outputs; `giant` emits one 8 MiB output; `noroute` forwards
-//!   to a route no pipeline has; `logflood` logs 10 000 lines; `slow` busy-waits 30 ms
+//!   to a route no pipeline has; `logflood` logs 10 000 lines (with a field that claims another pipeline); `slow` busy-waits 30 ms
 //!   (legal);
 //! - `env`, `file` and `socket` try to read the environment variable `HOME`, read
 //!   `/etc/hostname` and connect to 127.0.0.1:9, and emit what they got (`env:denied`…);
@@ -94,7 +94,11 @@ impl Plugin for Misbehave {
             }
             b"logflood" => {
                 for i in 0..10_000 {
-                    log(Level::Info, "flooding\nINFO forged host line", &[("i", &i.to_string())]);
+                    log(
+                        Level::Info,
+                        "flooding\nINFO forged host line",
+                        &[("pipeline", "forged"), ("i", &i.to_string())],
+                    );
                 }
             }
             b"slow" => {
