@@ -29,6 +29,13 @@ pub async fn open(path: &Path, format: LineFormat) -> anyhow::Result<LineSink<Ap
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open {} for appending", path.display()))?;
+    // The file's entry in its directory must be as durable as the lines fsynced into it:
+    // without this, a power loss after the first acknowledgement can lose a file created
+    // here, acknowledged lines and all. (Once per start; the file is only appended to.)
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("cannot fsync {}, the directory of {}", dir.display(), path.display()))?;
     let target = AppendFile { file: Arc::new(file), cut_back_to: None };
     Ok(LineSink::new(target, path.display().to_string(), format))
 }
