@@ -68,6 +68,8 @@ impl Pending {
             let why = why.into();
             tracing::error!(batch = self.seq, why, "a batch was not delivered; its source commits nothing from it on");
             let _ = self.completed.send(Completion::Lost(self.seq, why));
+            // A transactional sink waiting for the source to commit past it would wait forever.
+            self.committed_changed.notify_waiters();
         }
     }
 }
@@ -178,12 +180,16 @@ impl Drop for Delivery {
 pub struct CommitWatch(Arc<Pending>);
 
 impl CommitWatch {
-    /// Resolves once the source has committed past the batch.
-    pub async fn committed(&self) {
+    /// Resolves once the source has committed past the batch, or with an error once the
+    /// batch was lost (then it never will).
+    pub async fn committed(&self) -> anyhow::Result<()> {
         loop {
             let changed = self.0.committed_changed.notified();
             if self.0.committed.load(Ordering::Acquire) {
-                return;
+                return Ok(());
+            }
+            if self.0.lost.load(Ordering::Acquire) {
+                anyhow::bail!("batch {} was lost, so the source will not commit past it", self.0.seq);
             }
             changed.await;
         }
@@ -274,7 +280,7 @@ mod tests {
         let watch = delivery.commit_watch();
         first.dispatched();
         second.dispatched();
-        let waiter = tokio::spawn(async move { watch.committed().await });
+        let waiter = tokio::spawn(async move { watch.committed().await.unwrap() });
         assert_eq!(t.completed(2), None);
         t.committed();
         tokio::task::yield_now().await;
@@ -285,6 +291,22 @@ mod tests {
         t.committed();
         tokio::time::timeout(std::time::Duration::from_secs(1), waiter).await.unwrap().unwrap();
         delivery.accept();
+    }
+
+    #[tokio::test]
+    async fn a_commit_watch_of_a_lost_batch_says_so_instead_of_waiting_forever() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let ack = BatchAck::new(1, tx);
+        let (accepted, dropped) = (ack.delivery(), ack.delivery());
+        let watch = accepted.commit_watch();
+        ack.dispatched();
+        let waiter = tokio::spawn(async move { watch.committed().await });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        accepted.accept();
+        drop(dropped);
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(1), waiter).await.unwrap().unwrap();
+        assert_eq!(outcome.unwrap_err().to_string(), "batch 1 was lost, so the source will not commit past it");
     }
 
     #[test]

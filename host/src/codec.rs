@@ -13,7 +13,8 @@
 //! because names may repeat. Absent fields are left out.
 //!
 //! A `lines` line carries only the value's bytes, up to the newline: a value holding a
-//! newline would come back as two records, and an absent value as an empty one, so such
+//! newline would come back as two records, one ending in a carriage return without it
+//! (readers take `\r\n` for a line ending), and an absent value as an empty one, so such
 //! records are refused ([`encode`] says why) and go to the dead-letter sink rather than
 //! being written as something else.
 
@@ -33,6 +34,7 @@ pub fn encode(format: LineFormat, record: &Record, out: &mut Vec<u8>) -> Result<
         LineFormat::Lines => match record.value() {
             None => return Err(LINES_NO_VALUE.to_owned()),
             Some(value) if value.contains(&b'\n') => return Err(LINES_NEWLINE.to_owned()),
+            Some([.., b'\r']) => return Err(LINES_CARRIAGE_RETURN.to_owned()),
             Some(value) => out.extend_from_slice(value),
         },
         LineFormat::Envelope => {
@@ -45,6 +47,7 @@ pub fn encode(format: LineFormat, record: &Record, out: &mut Vec<u8>) -> Result<
 
 const LINES_NO_VALUE: &str =
     "the record has no value, which the `lines` format cannot tell from an empty one (use format = \"envelope\")";
+const LINES_CARRIAGE_RETURN: &str = "the record's value ends in a carriage return, which a reader of the `lines` format takes for part of a CRLF line ending and drops (use format = \"envelope\")";
 const LINES_NEWLINE: &str = "the record's value holds a newline, which the `lines` format would split into two records (use format = \"envelope\")";
 
 /// Parses one line (without its newline) into a record.
@@ -172,6 +175,10 @@ mod tests {
         let mut out = b"before\n".to_vec();
         assert_eq!(encode(LineFormat::Lines, &Record::from_value("a\nb"), &mut out), Err(LINES_NEWLINE.to_owned()));
         assert_eq!(encode(LineFormat::Lines, &Record::new(Some(b"k"), None), &mut out), Err(LINES_NO_VALUE.to_owned()));
+        assert_eq!(
+            encode(LineFormat::Lines, &Record::from_value("a\r"), &mut out),
+            Err(LINES_CARRIAGE_RETURN.to_owned())
+        );
         assert_eq!(out, b"before\n", "nothing is appended for a refused record");
         // An empty value is a line of its own; the envelope carries either.
         assert_eq!(line(LineFormat::Lines, &Record::from_value("")), "\n");

@@ -28,7 +28,7 @@ fn a_followed_file_rotated_by_rename_loses_and_repeats_nothing() {
         "default_route = \"out\"\nbatch_wait = \"10ms\"",
     ));
     let mut running = scratch.start();
-    eventually(Duration::from_secs(30), "the first file delivered", || delivered(&scratch).len() == 1000);
+    running.eventually(Duration::from_secs(30), "the first file delivered", || delivered(&scratch).len() == 1000);
 
     // logrotate's default: rename, the writer finishes in the old file, then a new file.
     let rotated = scratch.path("input.jsonl.1");
@@ -36,14 +36,14 @@ fn a_followed_file_rotated_by_rename_loses_and_repeats_nothing() {
     append(&rotated, 1000..1100);
     // Longer than the old file, so that only its identity tells it apart.
     append(&input, 1100..3500);
-    eventually(Duration::from_secs(30), "both files delivered", || delivered(&scratch).len() >= 3500);
+    running.eventually(Duration::from_secs(30), "both files delivered", || delivered(&scratch).len() >= 3500);
     running.wait_for_log("the file was rotated", Duration::from_secs(5));
 
     // And once more, removing the old file outright.
     std::fs::remove_file(&rotated).unwrap();
     std::fs::rename(&input, &rotated).unwrap();
     append(&input, 3500..7000);
-    eventually(Duration::from_secs(30), "the third file delivered", || delivered(&scratch).len() >= 7000);
+    running.eventually(Duration::from_secs(30), "the third file delivered", || delivered(&scratch).len() >= 7000);
 
     running.signal(libc::SIGTERM);
     assert_eq!(running.wait(Duration::from_secs(30)), Some(0), "{}", running.log());

@@ -520,5 +520,8 @@ func main() {}
         sluice().args(["plugin", "test"]).arg(&wasm).arg("--input").arg(scratch.path("input.jsonl")).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("WARN") && stderr.contains("saw a record") && stderr.contains(r#"value="a""#), "{stderr}");
+    assert!(
+        stderr.contains("WARN") && stderr.contains("saw a record") && stderr.contains(r#"fields="value=\"a\"""#),
+        "{stderr}"
+    );
 }

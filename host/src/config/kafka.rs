@@ -182,11 +182,13 @@ impl Config {
                 ),
             ));
         }
-        if interval >= timeout {
+        // A transaction waits for the pipeline's other sinks until ¾ of its timeout
+        // (sink::driver::transactional): it must be committed well before that.
+        if interval > timeout / 2 {
             return Err((
                 "transaction_interval",
                 format!(
-                    "is {interval:?}, but sink `{sink}`'s transactions time out after {timeout:?} (its transaction.timeout.ms): a transaction kept open that long is aborted by the broker and never commits; make it shorter"
+                    "is {interval:?}, but sink `{sink}`'s transactions time out after {timeout:?} (its transaction.timeout.ms): commit at least twice as often, or every transaction would be aborted before it commits"
                 ),
             ));
         }
@@ -357,9 +359,13 @@ mod tests {
         let err = error_of(&slow);
         assert_eq!(
             err,
-            "/etc/sluice/sluice.toml: pipelines.main.transaction_interval: is 5s, but sink `good`'s transactions time out after 5s (its transaction.timeout.ms): a transaction kept open that long is aborted by the broker and never commits; make it shorter"
+            "/etc/sluice/sluice.toml: pipelines.main.transaction_interval: is 5s, but sink `good`'s transactions time out after 5s (its transaction.timeout.ms): commit at least twice as often, or every transaction would be aborted before it commits"
         );
-        parse(&slow.replace("transaction_interval = \"5s\"", "transaction_interval = \"4s\"")).unwrap();
+        assert!(
+            error_of(&slow.replace("transaction_interval = \"5s\"", "transaction_interval = \"2501ms\""))
+                .contains("is 2.501s")
+        );
+        parse(&slow.replace("transaction_interval = \"5s\"", "transaction_interval = \"2500ms\"")).unwrap();
         let err = error_of(&slow.replace("delivery_timeout = \"5s\"", "delivery_timeout = \"6s\""));
         assert!(err.contains("sink `good`'s delivery_timeout (6s) is longer than its transactions' timeout (5s, its transaction.timeout.ms)"), "{err}");
     }

@@ -141,6 +141,13 @@ impl SinkLink {
         self.shared.fail(reason);
     }
 
+    /// Resolves when the source gave up on the open transaction, or a transaction failed
+    /// for good, with the reason.
+    pub async fn failed(&self) -> String {
+        self.shared.failed.cancelled().await;
+        self.failure().expect("set before the token fires").to_owned()
+    }
+
     /// Why the pipeline is failing, if it is: then nothing more may be committed.
     pub fn failure(&self) -> Option<&str> {
         self.shared.failure.get().map(String::as_str)

@@ -39,20 +39,31 @@ pub struct RawHeaders<'m> {
 }
 
 impl<'m> RawHeaders<'m> {
-    /// The headers of `message` (none if it has none).
-    pub fn of(message: &'m BorrowedMessage<'_>) -> Self {
+    /// The headers of `message` (none if it has none), or why librdkafka could not parse
+    /// them.
+    pub fn of(message: &'m BorrowedMessage<'_>) -> Result<Self, String> {
         let mut headers = std::ptr::null_mut();
         // SAFETY: `message.ptr()` is a live consumed message for as long as `message` is
         // borrowed. librdkafka parses the headers on the first call, keeps them with the
         // message and frees them with it, so the list lives as long as `'m`. `_NOENT` (no
         // headers) leaves `headers` null.
         let err = unsafe { rd::rd_kafka_message_headers(message.ptr(), &mut headers) };
-        let count = match err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && !headers.is_null() {
+        let count = match err {
             // SAFETY: a header list librdkafka just returned.
-            true => unsafe { rd::rd_kafka_header_cnt(headers) },
-            false => 0,
+            rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR if !headers.is_null() => unsafe {
+                rd::rd_kafka_header_cnt(headers)
+            },
+            rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR | rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__NOENT => {
+                0
+            }
+            err => {
+                return Err(format!(
+                    "librdkafka could not parse the record's headers: {}",
+                    rdkafka::error::RDKafkaErrorCode::from(err)
+                ));
+            }
         };
-        RawHeaders { headers, count, _message: std::marker::PhantomData }
+        Ok(RawHeaders { headers, count, _message: std::marker::PhantomData })
     }
 
     pub fn len(&self) -> usize {
@@ -152,7 +163,11 @@ impl Layout {
             let mut known = rd::rd_kafka_header_cnt(list) == PUT.len();
             for (index, (name, value)) in PUT.into_iter().enumerate() {
                 let (mut name_ptr, mut value_ptr, mut size) = (std::ptr::null(), std::ptr::null(), 0);
-                rd::rd_kafka_header_get_all(list, index, &mut name_ptr, &mut value_ptr, &mut size);
+                let err = rd::rd_kafka_header_get_all(list, index, &mut name_ptr, &mut value_ptr, &mut size);
+                if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                    known = false;
+                    continue;
+                }
                 let header = native(name_ptr);
                 known &= (*header).name_size == name.len()
                     && std::slice::from_raw_parts(name_ptr.cast::<u8>(), name.len()) == name

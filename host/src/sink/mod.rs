@@ -89,6 +89,10 @@ pub trait TransactionalSink: Sink {
     /// with no transaction open.
     fn discard(&mut self) -> impl Future<Output = anyhow::Result<()>> + Send;
 
+    /// Resolves, with the reason, once the source has given up on the open transaction
+    /// (a revoked partition that could not drain): it must not be committed.
+    fn source_failed(&self) -> impl Future<Output = String> + Send;
+
     /// How long a transaction may stay open before the other side aborts it.
     fn transaction_timeout(&self) -> std::time::Duration;
 }

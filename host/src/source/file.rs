@@ -136,12 +136,16 @@ impl FileSource {
         let handle = Arc::new(file.try_clone().await?.into_std().await);
         let state_path = data_dir.join("sources").join(format!("{name}.position"));
         let saved: Option<Position> = match tokio::fs::read(&state_path).await {
-            Ok(bytes) => Some(serde_json::from_slice(&bytes).with_context(|| {
-                format!(
-                    "the saved position {} is not one (delete it to read the file from the start)",
-                    state_path.display()
-                )
-            })?),
+            // Saved without an fsync (one per commit would cost the source its speed):
+            // after a power loss it may be empty. Reading the file again from the start
+            // repeats records, which at-least-once allows; it never loses one.
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(position) => Some(position),
+                Err(e) => {
+                    tracing::warn!(source = name, position = %state_path.display(), error = %e, "the saved position is unreadable; reading the file from the start");
+                    None
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
                 return Err(e).with_context(|| format!("cannot read the saved position {}", state_path.display()));
@@ -194,35 +198,45 @@ impl FileSource {
         })
     }
 
-    /// At the end of a followed file: what to do next.
-    async fn check_file(&mut self) -> anyhow::Result<AtEnd> {
+    /// At the end of a followed file: whether another file took its path, and so what to
+    /// do next.
+    async fn check_rotated(&mut self) -> anyhow::Result<AtEnd> {
         // A missing path is a rotation under way: the new file is not there yet.
         let Ok(meta) = tokio::fs::metadata(&self.path).await else {
             return Ok(AtEnd::Wait);
         };
-        if (meta.dev(), meta.ino()) != (self.device, self.inode) {
-            if let Some(last) = self.reader.take_partial() {
-                return Ok(AtEnd::Line(last));
-            }
-            if self.committed < self.emitted {
-                return Ok(AtEnd::Wait);
-            }
-            tracing::info!(file = %self.path.display(), "the file was rotated; reading the new one from the start");
-            self.start_over().await?;
-            return Ok(AtEnd::Read);
+        if (meta.dev(), meta.ino()) == (self.device, self.inode) {
+            return Ok(AtEnd::Wait);
         }
-        if meta.len() < self.read_offset {
-            tracing::warn!(file = %self.path.display(), "the file was truncated; reading it from the start");
-            self.start_over().await?;
-            return Ok(AtEnd::Read);
+        if let Some(last) = self.reader.take_partial() {
+            return Ok(AtEnd::Line(last));
         }
-        // Truncated and written again past where the reader is, between two looks.
-        if !self.head.is_empty() && read_head(&self.file, self.head.len()).await? != self.head {
-            tracing::warn!(file = %self.path.display(), "the file no longer begins with the bytes it began with (truncated and written again); reading it from the start");
-            self.start_over().await?;
-            return Ok(AtEnd::Read);
+        if self.committed < self.emitted {
+            return Ok(AtEnd::Wait);
         }
-        Ok(AtEnd::Wait)
+        tracing::info!(file = %self.path.display(), "the file was rotated; reading the new one from the start");
+        self.start_over().await?;
+        Ok(AtEnd::Read)
+    }
+
+    /// Before reading what was added to a followed file since the reader was at its end:
+    /// starts it over if it was truncated, or truncated and written again past where the
+    /// reader is, meanwhile. (A file renamed away is read to its end first: that is
+    /// [`FileSource::check_rotated`]'s.)
+    async fn check_rewritten(&mut self) -> anyhow::Result<()> {
+        let file = self.file.clone();
+        let len = tokio::task::spawn_blocking(move || file.metadata()).await.expect("metadata does not panic")?.len();
+        let why = if len < self.read_offset {
+            "the file was truncated; reading it from the start"
+        } else if !self.head.is_empty() && read_head(&self.file, self.head.len()).await? != self.head {
+            "the file no longer begins with the bytes it began with (truncated and written again); reading it from the start"
+        } else {
+            return Ok(());
+        };
+        tracing::warn!(file = %self.path.display(), "{why}");
+        // The file being read was rewritten in place: it is the one at the path, unless it
+        // was renamed away too, and then the one at the path is the one to read.
+        self.start_over().await
     }
 
     /// Opens the file now at the path and reads it from its start, in a new generation.
@@ -268,37 +282,33 @@ enum AtEnd {
     Line(super::lines::Line),
     /// Read on: the source switched files.
     Read,
-    /// Still the same file: read what was added, if anything.
+    /// Nothing new yet: poll again later.
     Wait,
 }
 
 impl Source for FileSource {
     async fn next(&mut self) -> anyhow::Result<Option<Incoming>> {
         loop {
-            // At the end last time: make sure the file at the path is still the one being
-            // read, with the same first bytes, before reading what was added. (Cancel-safe:
-            // the flag stays up until the check is done.)
-            let rotated_tail = match self.at_end {
-                true => match self.check_file().await? {
-                    AtEnd::Line(line) => Some(line),
-                    AtEnd::Read | AtEnd::Wait => None,
-                },
-                false => None,
-            };
-            self.at_end = false;
-            let line = match rotated_tail {
+            // At the end last time: make sure the file was not rewritten in place before
+            // reading what was added. (Cancel-safe: the flag stays up until that is done.)
+            if self.at_end {
+                self.check_rewritten().await?;
+                self.at_end = false;
+            }
+            let line = match self.reader.next_line().await? {
                 Some(line) => line,
-                None => match self.reader.next_line().await? {
-                    Some(line) => line,
-                    None if self.follow => {
+                None if self.follow => match self.check_rotated().await? {
+                    AtEnd::Line(line) => line,
+                    AtEnd::Read => continue,
+                    AtEnd::Wait => {
                         self.at_end = true;
                         tokio::time::sleep(FOLLOW_POLL).await;
                         continue;
                     }
-                    None => match self.reader.take_partial() {
-                        Some(line) => line,
-                        None => return Ok(None),
-                    },
+                },
+                None => match self.reader.take_partial() {
+                    Some(line) => line,
+                    None => return Ok(None),
                 },
             };
             self.read_offset = line.end;

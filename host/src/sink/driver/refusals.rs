@@ -17,9 +17,11 @@ pub(super) async fn deliver(name: &str, group: Vec<SinkBatch>, refused: Vec<Refu
     }
 }
 
-/// Writes again, [slim](crate::dead_letter::slim), the records this sink refused that
-/// have nowhere else to go (dead letters, when this is the dead-letter sink), and returns
-/// what it refused, those it refused even slim among them.
+/// Writes again, [slim](crate::dead_letter::slim), the dead letters this sink refused
+/// (it is their dead-letter sink: they have nowhere else to go), and returns what it
+/// refused, those it refused even slim among them. A routed record refused by a sink that
+/// is also its pipeline's dead-letter sink is not slimmed: it has no dead letter's headers
+/// yet, and a stub of it would say nothing; its batch is not acknowledged.
 pub(super) async fn write_slim<S: Sink>(
     sink: &mut S,
     name: &str,
@@ -27,7 +29,7 @@ pub(super) async fn write_slim<S: Sink>(
     refused: Vec<Refused>,
 ) -> Vec<Refused> {
     let (last_resort, mut refused): (Vec<Refused>, Vec<Refused>) =
-        refused.into_iter().partition(|r| nowhere_else(name, batch_of(group, r.index).0));
+        refused.into_iter().partition(|r| batch_of(group, r.index).0.refused_to.is_none());
     if last_resort.is_empty() {
         return refused;
     }
@@ -64,12 +66,6 @@ pub(super) async fn write_slim<S: Sink>(
         }
     }));
     refused
-}
-
-/// Whether records of `batch` that sink `name` refuses have nowhere else to go: they are
-/// dead letters already, or this sink is their pipeline's dead-letter sink.
-fn nowhere_else(name: &str, batch: &SinkBatch) -> bool {
-    batch.refused_to.as_ref().is_none_or(|to| to.dead_letter.name == name)
 }
 
 /// The batch of `group` that holds record `index` of the group, and its index there.

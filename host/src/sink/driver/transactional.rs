@@ -56,7 +56,7 @@ pub async fn run_transactional<S: TransactionalSink>(
                     committed?;
                 }
                 _ = ticker.tick() => transaction.commit(&mut sink, &name).await?,
-                Some((group, outcome)) = transaction.in_flight.next() => transaction.flushed(&name, group, outcome?).await,
+                Some((group, outcome)) = transaction.in_flight.next() => transaction.flushed(&name, group, outcome?),
                 group = receive(&mut inbox), if transaction.in_flight.len() < MAX_FLUSHES_IN_FLIGHT => {
                     let Some(group) = group else {
                         return transaction.commit(&mut sink, &name).await;
@@ -103,7 +103,7 @@ struct Flushed {
 }
 
 impl Transaction {
-    async fn flushed(&mut self, name: &str, group: Vec<SinkBatch>, refused: Vec<Refused>) {
+    fn flushed(&mut self, name: &str, group: Vec<SinkBatch>, refused: Vec<Refused>) {
         // Refused records go to the dead-letter sink and are not in the transaction.
         let refused_at: HashSet<usize> = refused.iter().map(|r| r.index).collect();
         let mut first = 0;
@@ -113,19 +113,29 @@ impl Transaction {
             first += batch.records.len();
             self.flushed.push(Flushed { watch: batch.delivery.commit_watch(), route: batch.route.clone(), records });
         }
-        deliver(name, group, refused).await;
+        // Dead letters wait for room in the dead-letter sink's inbox: on a task of their
+        // own, so that the wait counts against the commit's deadline instead of holding
+        // up this loop past it. The batches are accepted once their dead letters are sent.
+        match refused.is_empty() {
+            true => group.into_iter().for_each(|batch| batch.delivery.accept()),
+            false => {
+                let name = name.to_owned();
+                tokio::spawn(async move { deliver(&name, group, refused).await });
+            }
+        }
     }
 
     /// Commits once every flush is done and the source has committed past every batch
     /// in the transaction.
     async fn commit<S: TransactionalSink>(&mut self, sink: &mut S, name: &str) -> anyhow::Result<()> {
         while let Some((group, outcome)) = self.in_flight.next().await {
-            self.flushed(name, group, outcome?).await;
+            self.flushed(name, group, outcome?);
         }
         let timeout = sink.transaction_timeout();
         let deadline = self.opened.unwrap_or_else(Instant::now) + timeout.mul_f64(0.75);
-        if tokio::time::timeout_at(deadline, source_committed(&self.flushed)).await.is_err() {
-            self.write_again_later(sink, name, timeout).await?;
+        match tokio::time::timeout_at(deadline, source_committed(&self.flushed)).await {
+            Ok(committed) => committed?,
+            Err(_) => self.write_again_later(sink, name, timeout).await?,
         }
         self.flushed.clear();
         self.opened = None;
@@ -149,7 +159,12 @@ impl Transaction {
             "the pipeline's other sinks have not accepted the transaction's batches in time; aborting the transaction before the broker does, and writing its records again once they have (the pipeline waits meanwhile)"
         );
         sink.discard().await?;
-        source_committed(&self.flushed).await;
+        // However long it takes, unless the source gives up meanwhile (a batch lost, a
+        // revoked partition that could not drain): then the pipeline stops.
+        tokio::select! {
+            committed = source_committed(&self.flushed) => committed?,
+            reason = sink.source_failed() => anyhow::bail!("not committing: {reason}"),
+        }
         tracing::info!(
             sink = name,
             records,
@@ -169,9 +184,11 @@ impl Transaction {
     }
 }
 
-/// Resolves once the source has committed past every batch of `flushed`.
-async fn source_committed(flushed: &[Flushed]) {
+/// Resolves once the source has committed past every batch of `flushed`; `Err` once one
+/// of them was lost, which the source will never commit past.
+async fn source_committed(flushed: &[Flushed]) -> anyhow::Result<()> {
     for batch in flushed {
-        batch.watch.committed().await;
+        batch.watch.committed().await?;
     }
+    Ok(())
 }

@@ -368,6 +368,10 @@ impl TransactionalSink for KafkaSink {
         Ok(())
     }
 
+    async fn source_failed(&self) -> String {
+        self.transaction.as_ref().expect("only transactional Kafka sinks are run as such").link.failed().await
+    }
+
     fn transaction_timeout(&self) -> Duration {
         self.transaction.as_ref().map_or(Duration::MAX, |t| t.timeout)
     }

@@ -47,7 +47,6 @@ pub fn of(error: &KafkaError) -> Verdict {
         | InvalidTimestamp
         | UnknownTopic
         | UnknownTopicOrPartition
-        | UnknownPartition
         | InvalidTopic
         | TopicAuthorizationFailed
         | PolicyViolation
@@ -58,8 +57,11 @@ pub fn of(error: &KafkaError) -> Verdict {
         | KeySerialization
         | ValueSerialization
         | UnknownTopicId => Verdict::Refuse,
-        // The way there, for a while: librdkafka's own retries ran out.
-        MessageTimedOut
+        // The way there, for a while: librdkafka's own retries ran out. (A partition
+        // librdkafka does not know yet is the metadata catching up; a topic that is gone
+        // turns into the broker's "unknown topic", which is refused.)
+        UnknownPartition
+        | MessageTimedOut
         | OperationTimedOut
         | TimedOutQueue
         | RequestTimedOut
@@ -77,7 +79,6 @@ pub fn of(error: &KafkaError) -> Verdict {
         | NotEnoughReplicas
         | NotEnoughReplicasAfterAppend
         | KafkaStorageError
-        | InvalidMessage
         | FencedLeaderEpoch
         | UnknownLeaderEpoch
         | ThrottlingQuotaExceeded

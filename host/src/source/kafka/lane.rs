@@ -43,13 +43,16 @@ impl PartitionLane {
     fn incoming(&self, message: &BorrowedMessage<'_>) -> Incoming {
         let timestamp = message.timestamp().to_millis();
         let headers = RawHeaders::of(message);
-        let record = text_names(&headers)
-            .and_then(|()| {
+        let record = match &headers {
+            Ok(headers) => text_names(headers).and_then(|()| {
                 let text = headers
                     .iter()
                     .map(|h| (str::from_utf8(h.name).expect("checked above"), h.value.unwrap_or_default()));
                 Record::with_headers(message.key(), message.payload(), text)
-            })
+            }),
+            Err(reason) => Err(reason.clone()),
+        };
+        let record = record
             .map(|mut record| {
                 record.timestamp = timestamp;
                 record
@@ -57,8 +60,10 @@ impl PartitionLane {
             .map_err(|reason| {
                 // The dead letter keeps what can be carried: the key, the value, and the
                 // headers whose names are text.
-                let text =
-                    headers.iter().filter_map(|h| Some((str::from_utf8(h.name).ok()?, h.value.unwrap_or_default())));
+                let text = headers
+                    .iter()
+                    .flat_map(RawHeaders::iter)
+                    .filter_map(|h| Some((str::from_utf8(h.name).ok()?, h.value.unwrap_or_default())));
                 let mut kept = Record::with_headers(message.key(), message.payload(), text)
                     .or_else(|_| Record::with_headers(message.key(), message.payload(), std::iter::empty()))
                     .unwrap_or_else(|_| {
