@@ -105,12 +105,13 @@ class Record:
             raise Reject(f"value is not UTF-8: {e}") from None
 
     def json(self):
-        """The value parsed as JSON; rejects records whose value does not parse."""
-        value = self.value
-        if value is None:
-            raise Reject("record has no value")
+        """The value parsed as JSON; rejects records whose value is not UTF-8 or does not
+        parse. (Given bytes, `json.loads` would guess UTF-16 or UTF-32 from the first
+        bytes, and the plugin's embedded interpreter has no such codecs: a binary value
+        would raise `LookupError` instead of being rejected.)"""
+        text = self.value_str()
         try:
-            return _json.loads(value, parse_constant=_refuse_constant)
+            return _json.loads(text, parse_constant=_refuse_constant)
         except ValueError as e:
             raise Reject(f"value is not valid JSON: {e}") from None
 

@@ -154,10 +154,14 @@ def test_json_helpers():
         def process(self, record, out):
             out.emit_value(text(record.json_field("user.age", "missing")) + " " + text(record.json_field("/tags/1")))
 
-    outcomes = run(Fields, {}, [TestRecord('{"user":{"age":7},"tags":["a","b"]}'), TestRecord('{"x":NaN}'), TestRecord("{")])
+    records = [TestRecord('{"user":{"age":7},"tags":["a","b"]}'), TestRecord('{"x":NaN}'), TestRecord("{")]
+    # Bytes that json.loads would take for UTF-16 (a codec the embedded interpreter lacks).
+    records.append(TestRecord(b"\xff\x00\xfe\x01"))
+    outcomes = run(Fields, {}, records)
     assert outcomes[0][0].value_str() == "7 b"
     assert outcomes[1].reason.startswith("value is not valid JSON: NaN is not JSON")
     assert outcomes[2].reason.startswith("value is not valid JSON: ")
+    assert outcomes[3].reason.startswith("value is not UTF-8: "), outcomes[3]
     doc = {"a": None, "l": [1]}
     assert field(doc, "a", MISSING) is None and field(doc, "b", MISSING) is MISSING
     assert field(doc, "/l/0") == 1 and field(doc, "/l/01") is None and field(doc, "l.0") is None

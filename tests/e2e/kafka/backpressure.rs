@@ -22,12 +22,7 @@ fn a_blocked_sink_stalls_the_partitions_with_bounded_memory() {
     broker.produce("in", (0..N).map(|id| TestRecord::new("k", format!("{{\"id\":{id},\"pad\":\"{pad}\"}}"), &[])));
 
     let scratch = Scratch::with_plugins(&["passthrough"]);
-    let source = format!(
-        "type = \"kafka\"\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [\"{}\"]",
-        broker.address(),
-        broker.group("slow"),
-        broker.topic("in")
-    );
+    let source = broker.source_table("slow", "in");
     let (running, stalled) = run_with_blocked_stdout(&scratch, &source);
     let rss = rss_mib(running.child.id());
     eprintln!("stalled after {stalled} of {N} records (about 1 KiB each), resident memory {rss} MiB");

@@ -142,16 +142,10 @@ fn a_dead_letter_sink_stuck_past_the_transaction_timeout_slows_the_pipeline_down
     broker.create_topic("in", 2);
     broker.create_topic("out", 2);
     let scratch = Scratch::with_plugins(&["json-validate"]);
-    let source = format!(
-        "type = \"kafka\"\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [\"{}\"]",
-        broker.address(),
-        broker.group("stuck-dlq"),
-        broker.topic("in")
-    );
+    let source = broker.source_table("stuck-dlq", "in");
     let out = format!(
-        "type = \"kafka\"\nbrokers = \"{}\"\ntopic = \"{}\"\ndelivery_timeout = \"5s\"\nproperties = {{ \"transaction.timeout.ms\" = 6000 }}",
-        broker.address(),
-        broker.topic("out")
+        "{}\ndelivery_timeout = \"5s\"\nproperties = {{ \"transaction.timeout.ms\" = 6000 }}",
+        broker.sink_table("out")
     );
     let pipeline = format!(
         "default_route = \"out\"\ndelivery = \"exactly-once\"\ntransactional_id = \"{}\"\ntransaction_interval = \"50ms\"",

@@ -71,11 +71,7 @@ fn header_names_that_are_not_text_are_dead_lettered_and_names_with_nul_bytes_arr
     broker.produce("in", good(22..40));
 
     let scratch = Scratch::with_plugins(&["json-validate"]);
-    let source = format!(
-        "type = \"kafka\"\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [\"{topic}\"]",
-        broker.address(),
-        broker.group("headers")
-    );
+    let source = broker.source_table("headers", "in");
     let plugins = r#"[{ name = "json-validate", config = { require = "id" } }]"#;
     scratch.config(one_pipeline(
         &source,

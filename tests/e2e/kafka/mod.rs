@@ -40,6 +40,22 @@ impl Broker {
         self
     }
 
+    /// The body of a `[sources.NAME]` table that reads this test's topic `topic` as its
+    /// group `group`.
+    pub fn source_table(&self, group: &str, topic: &str) -> String {
+        format!(
+            "type = \"kafka\"\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [\"{}\"]",
+            self.address(),
+            self.group(group),
+            self.topic(topic)
+        )
+    }
+
+    /// The body of a `[sinks.NAME]` table that writes to this test's topic `topic`.
+    pub fn sink_table(&self, topic: &str) -> String {
+        format!("type = \"kafka\"\nbrokers = \"{}\"\ntopic = \"{}\"", self.address(), self.topic(topic))
+    }
+
     /// Creates this test's topic `name` ([`Broker::topic`]).
     pub fn create_topic(&self, name: &str, partitions: i32) {
         self.create_topic_with(name, partitions, &[]);

@@ -153,8 +153,7 @@ fn records_too_wide_for_the_plugin_boundary_are_dead_lettered_as_malformed_at_re
 
     let scratch = Scratch::with_plugins(&["json-validate"]);
     let config = kafka_pipeline(&broker, "too-wide-test", "");
-    let dlq_topic =
-        format!("type = \"kafka\"\nbrokers = \"{}\"\ntopic = \"{}\"", broker.address(), broker.topic("dlq"));
+    let dlq_topic = broker.sink_table("dlq");
     scratch.config(config.replace(&dlq_topic, "type = \"file\"\npath = \"out/dlq.jsonl\""));
     let running = scratch.start();
     let out = broker.consume("out", 3, Duration::from_secs(60));

@@ -129,13 +129,7 @@ fn an_error_not_known_to_be_transient_is_tried_a_few_times_then_dead_lettered_sa
     // letters go to a file, whose writes the injected errors do not touch.
     broker.fail_requests(RDKafkaApiKey::Produce, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_REQUEST; 1_000]);
     let scratch = Scratch::with_plugins(&["json-validate"]);
-    let source = format!(
-        "type = \"kafka\"\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [\"{}\"]",
-        broker.address(),
-        broker.group("unknown"),
-        broker.topic("in")
-    );
-    let out = format!("type = \"kafka\"\nbrokers = \"{}\"\ntopic = \"{}\"", broker.address(), broker.topic("out"));
+    let (source, out) = (broker.source_table("unknown", "in"), broker.sink_table("out"));
     let plugins = r#"[{ name = "json-validate", config = { require = "id" } }]"#;
     scratch.config(one_pipeline(&source, plugins, &out, "default_route = \"out\""));
     let mut running = scratch.start();
