@@ -449,16 +449,21 @@ mod tests {
 
     const NEW: &str = "new-1\nnew-2\nnew-3\nnew-4\n";
 
-    #[tokio::test]
-    async fn a_file_truncated_and_written_again_past_the_position_is_read_from_the_start() {
+    /// A folder whose `in.txt` holds `text`, read to its end by a source that committed
+    /// its second line and stopped; the input's and the data folder's paths.
+    async fn committed_after_the_second_line(text: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("in.txt");
-        std::fs::write(&input, "line-1\nline-2\nline-3\n").unwrap();
-        let data = dir.path().join("data");
+        let (input, data) = (dir.path().join("in.txt"), dir.path().join("data"));
+        std::fs::write(&input, text).unwrap();
         let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
         let lines = read_all(&mut s).await;
         s.commit(lines[1].1).await.unwrap();
-        drop(s);
+        (dir, input, data)
+    }
+
+    #[tokio::test]
+    async fn a_file_truncated_and_written_again_past_the_position_is_read_from_the_start() {
+        let (_dir, input, data) = committed_after_the_second_line("line-1\nline-2\nline-3\n").await;
         let inode = std::fs::metadata(&input).unwrap().ino();
         truncate_and_write(&input, NEW);
         assert_eq!(std::fs::metadata(&input).unwrap().ino(), inode, "the same inode");
@@ -485,14 +490,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_same_file_grown_since_the_position_resumes_and_so_does_a_position_without_a_fingerprint() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("in.txt");
-        std::fs::write(&input, "a\nb\n").unwrap();
-        let data = dir.path().join("data");
-        let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
-        let lines = read_all(&mut s).await;
-        s.commit(lines[1].1).await.unwrap();
-        drop(s);
+        let (_dir, input, data) = committed_after_the_second_line("a\nb\n").await;
         use std::io::Write;
         std::fs::OpenOptions::new().append(true).open(&input).unwrap().write_all(b"c\n").unwrap();
         let mut s = FileSource::open("src", &input, LINES, false, &data).await.unwrap();
