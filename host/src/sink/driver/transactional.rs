@@ -104,6 +104,15 @@ struct Flushed {
 
 impl Transaction {
     fn flushed(&mut self, name: &str, group: Vec<SinkBatch>, refused: Vec<Refused>) {
+        if refused.is_empty() {
+            // The common case: every record is in the transaction, kept without a copy.
+            for mut batch in group {
+                let records = std::mem::take(&mut batch.records);
+                self.flushed.push(Flushed { watch: batch.delivery.commit_watch(), route: batch.route, records });
+                batch.delivery.accept();
+            }
+            return;
+        }
         // Refused records go to the dead-letter sink and are not in the transaction.
         let refused_at: HashSet<usize> = refused.iter().map(|r| r.index).collect();
         let mut first = 0;
@@ -116,13 +125,8 @@ impl Transaction {
         // Dead letters wait for room in the dead-letter sink's inbox: on a task of their
         // own, so that the wait counts against the commit's deadline instead of holding
         // up this loop past it. The batches are accepted once their dead letters are sent.
-        match refused.is_empty() {
-            true => group.into_iter().for_each(|batch| batch.delivery.accept()),
-            false => {
-                let name = name.to_owned();
-                tokio::spawn(async move { deliver(&name, group, refused).await });
-            }
-        }
+        let name = name.to_owned();
+        tokio::spawn(async move { deliver(&name, group, refused).await });
     }
 
     /// Commits once every flush is done and the source has committed past every batch
