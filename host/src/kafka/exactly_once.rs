@@ -46,8 +46,8 @@ pub fn link() -> (SourceLink, SinkLink) {
 struct Shared {
     /// The next offset to read, per partition, registered since the last commit.
     offsets: Mutex<HashMap<(Arc<str>, i32), i64>>,
-    /// The consumer's group membership as of its last assignment: the broker fences
-    /// offsets sent with an older generation.
+    /// The consumer's group membership as of the last registered offsets: the broker
+    /// fences offsets sent with an older generation or member epoch.
     group: Mutex<Option<Arc<ConsumerGroupMetadata>>>,
     failed: CancellationToken,
     failure: OnceLock<String>,
@@ -61,7 +61,7 @@ pub struct SourceLink {
 }
 
 impl SourceLink {
-    /// The consumer joined a generation of its group; later commits carry it.
+    /// The consumer's membership of its group now; later commits carry it.
     pub fn set_group(&self, group: ConsumerGroupMetadata) {
         *self.shared.group.lock().expect("not poisoned") = Some(Arc::new(group));
     }

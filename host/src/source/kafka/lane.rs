@@ -112,6 +112,12 @@ impl Source for PartitionLane {
     async fn commit(&mut self, checkpoint: Checkpoint) -> anyhow::Result<()> {
         let commits = match &self.offsets {
             LaneOffsets::Transactional(link) => {
+                // The membership as it is now, not as of the last assignment: with KIP-848's
+                // protocol the member epoch moves on without one, and the broker refuses
+                // offsets sent with a stale epoch (the Java client asks at each commit too).
+                if let Some(group) = self.consumer.group_metadata() {
+                    link.set_group(group);
+                }
                 link.register(&self.topic, self.partition, checkpoint as i64);
                 return Ok(());
             }
