@@ -109,7 +109,13 @@ class Record:
         parse. (Given bytes, `json.loads` would guess UTF-16 or UTF-32 from the first
         bytes, and the plugin's embedded interpreter has no such codecs: a binary value
         would raise `LookupError` instead of being rejected.)"""
-        text = self.value_str()
+        value = self.value
+        if value is None:
+            raise Reject("record has no value")
+        try:
+            text = value.decode()
+        except UnicodeDecodeError as e:
+            raise Reject(f"value is not valid JSON: it is not UTF-8 ({e})") from None
         try:
             return _json.loads(text, parse_constant=_refuse_constant)
         except ValueError as e:

@@ -161,7 +161,7 @@ def test_json_helpers():
     assert outcomes[0][0].value_str() == "7 b"
     assert outcomes[1].reason.startswith("value is not valid JSON: NaN is not JSON")
     assert outcomes[2].reason.startswith("value is not valid JSON: ")
-    assert outcomes[3].reason.startswith("value is not UTF-8: "), outcomes[3]
+    assert outcomes[3].reason.startswith("value is not valid JSON: it is not UTF-8 ("), outcomes[3]
     doc = {"a": None, "l": [1]}
     assert field(doc, "a", MISSING) is None and field(doc, "b", MISSING) is MISSING
     assert field(doc, "/l/0") == 1 and field(doc, "/l/01") is None and field(doc, "l.0") is None
