@@ -15,8 +15,10 @@ const POISON: &[(&str, &str)] = &[
     ("spin", "plugin `misbehave` timed out: a call may take at most 1s"),
     ("sleep", "plugin `misbehave` timed out: a call may take at most 1s"),
     ("flood", "plugin `misbehave` returned a malformed result: more than 10000 outputs for one input record"),
-    ("giant", "plugin `misbehave` returned 8.0 MiB for a batch, more than its limit of 4.0 MiB"),
+    ("giant", "plugin `misbehave` passed the host more than 4.0 MiB in one call or one batch's result"),
     ("noroute", "no route is named `nowhere` in pipeline `main` (routes: out)"),
+    ("handles", "plugin `misbehave` tried to hold more than 10000 resource handles at once (its `handles` limit)"),
+    ("bigname", "plugin `misbehave` passed the host more than 4.0 MiB in one call or one batch's result"),
     ("reject", "asked to reject"),
 ];
 
@@ -37,12 +39,13 @@ fn check_dead_letters<'a>(dead: &'a [serde_json::Value], marked: &[(&str, &str)]
 #[test]
 fn only_the_records_a_plugin_fails_on_are_dead_lettered_each_with_its_own_reason() {
     let scratch = Scratch::with_plugins(&["misbehave", "passthrough"]);
-    // One batch per kind of misbehaviour, the marked record somewhere inside it, and a
+    // One batch per kind of misbehaviour, the marked record somewhere inside it (each at
+    // its own index below `BATCH`), and a
     // batch of legal slowness and noise at the end.
     let mut input = Vec::new();
     for (batch, (poison, _)) in POISON.iter().enumerate() {
         for i in 0..BATCH {
-            input.push(if i == 37 + 61 * batch { poison.to_string() } else { format!("r{batch}-{i}") });
+            input.push(if i == 37 + 51 * batch { poison.to_string() } else { format!("r{batch}-{i}") });
         }
     }
     for i in 0..BATCH {
@@ -257,4 +260,42 @@ fn names_and_messages_that_are_not_utf8_cost_only_their_record() {
     assert_eq!(out.lines().collect::<Vec<_>>(), expected, "every other record is delivered once, in order");
     check_dead_letters(&scratch.read_envelopes("out/dlq.jsonl"), MARKED);
     assert!(!log.contains('\u{fffd}'), "no plugin bytes reach the host log unchecked: {log}");
+}
+
+/// Runs `sluice run` on `values` through `misbehave` to the end; returns its log and the
+/// peak of its resident memory in MiB (the kernel's, over the whole run).
+fn run_measuring_peak_memory(values: &[&str]) -> (String, u64) {
+    let scratch = Scratch::with_plugins(&["misbehave"]);
+    scratch.write("input.txt", values.join("\n") + "\n");
+    scratch.config(one_pipeline(
+        "type = \"file\"\npath = \"input.txt\"",
+        "[{ name = \"misbehave\" }]",
+        "type = \"file\"\npath = \"out/out.txt\"\nformat = \"lines\"",
+        "default_route = \"out\"\nbatch_size = 1",
+    ));
+    let log = std::fs::File::create(scratch.path("sluice.log")).unwrap();
+    #[allow(clippy::zombie_processes, reason = "reaped by wait4(2) below, which reports its peak memory")]
+    let child = sluice().args(["run", "-c"]).arg(scratch.path("sluice.toml")).stderr(log).spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (mut status, mut usage) = (0, std::mem::MaybeUninit::<libc::rusage>::zeroed());
+    // SAFETY: wait4(2) on our own child, with pointers to a live int and rusage. It reaps
+    // the child, which `child` (dropped unwaited) never waits on again.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    // SAFETY: wait4 returned the child, so it filled `usage` in.
+    let peak_kib = unsafe { usage.assume_init() }.ru_maxrss as u64;
+    let log = std::fs::read_to_string(scratch.path("sluice.log")).unwrap();
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{log}");
+    assert_eq!(std::fs::read_to_string(scratch.path("out/out.txt")).unwrap().lines().count(), values.len());
+    (log, peak_kib / 1024)
+}
+
+#[test]
+fn a_log_call_is_held_to_its_budget_before_its_arguments_are_copied_into_the_host() {
+    // `logbomb` names one 4 MiB string in 30 fields: copied, 120 MiB of host memory.
+    let (log, bombed) = run_measuring_peak_memory(&["logbomb"; 3]);
+    assert!(log.contains("plugin log lines over its limit for one call were dropped"), "{log}");
+    let (_, once) = run_measuring_peak_memory(&["logbomb1"; 3]);
+    eprintln!("peak resident memory: {bombed} MiB with 30 aliased fields, {once} MiB with one");
+    assert!(bombed < once + 32, "the host copied the fields it dropped: {bombed} MiB against {once} MiB");
 }

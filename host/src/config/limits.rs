@@ -29,6 +29,8 @@ pub struct PluginLimits {
     /// Bytes of one batch's result.
     #[serde(serialize_with = "as_bytes")]
     pub result_bytes: ByteSize,
+    /// Resource handles (WASI streams, files, pollables…) an instance may hold at once.
+    pub handles: usize,
     /// Log lines, and their bytes, one call may write; the rest is dropped and counted.
     pub log_lines: usize,
     #[serde(serialize_with = "as_bytes")]
@@ -62,6 +64,7 @@ impl Default for PluginLimits {
             tables: 64,
             outputs_per_record: 10_000,
             result_bytes: ByteSize::mib(64),
+            handles: 10_000,
             log_lines: 1_000,
             log_bytes: ByteSize::kib(256),
             recycle_memory: None,
@@ -74,6 +77,14 @@ impl PluginLimits {
     /// Memory past which an instance is recycled.
     pub fn recycle_memory(&self) -> ByteSize {
         self.recycle_memory.unwrap_or(ByteSize::b(self.memory.as_u64() / 4 * 3))
+    }
+
+    /// Bytes one call from the plugin to the host may carry: the batch's result (which
+    /// Wasmtime counts as data the guest gives the host), and no less than 1 MiB so that
+    /// a small `result_bytes` cannot starve the WASI calls a language runtime makes.
+    /// Wasmtime refuses a call past it (its "hostcall fuel") before copying anything.
+    pub fn host_call_bytes(&self) -> usize {
+        self.result_bytes.max(ByteSize::mib(1)).as_u64().try_into().unwrap_or(usize::MAX)
     }
 
     /// These limits with the keys of a plugin's own `limits` table in place of the host's.
@@ -106,6 +117,7 @@ impl PluginLimits {
             ("memories", self.memories),
             ("tables", self.tables),
             ("outputs_per_record", self.outputs_per_record),
+            ("handles", self.handles),
         ] {
             if value == 0 {
                 return Err((key.into(), "must be at least 1".into()));

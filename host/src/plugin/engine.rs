@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
-use super::bindings::{Plugin, PluginPre};
+use super::bindings::PluginPre;
 use super::cache::{CompileCache, Origin};
 use super::instance::InstanceState;
 use super::pool::PoolSize;
@@ -84,7 +84,7 @@ impl PluginEngine {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)?;
+        super::host_api::add_to_linker(&mut linker)?;
 
         let weak = engine.weak();
         std::thread::Builder::new().name("sluice-epoch".into()).spawn(move || {

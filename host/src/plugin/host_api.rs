@@ -10,7 +10,10 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
-use super::bindings::sluice::plugin::host::{Host, Level};
+use wasmtime::component::{Linker, WasmList, WasmStr};
+use wasmtime::{AsContext, StoreContextMut};
+
+use super::bindings::sluice::plugin::host::Level;
 use super::instance::{InstanceState, PluginLabel};
 use crate::config::PluginLimits;
 
@@ -18,6 +21,8 @@ use crate::config::PluginLimits;
 const MAX_MESSAGE: usize = 4 * 1024;
 /// Distinct metric names one instance may use.
 const MAX_METRICS: usize = 64;
+/// Bytes of one metric name.
+const MAX_METRIC_NAME: usize = 128;
 
 /// `text` with control characters (newlines, terminal escapes) written as escapes, so that
 /// it stays on one line of the host's log.
@@ -70,6 +75,11 @@ impl LogBudget {
         }
     }
 
+    /// Bytes the call may still log.
+    fn bytes_left(&self) -> usize {
+        self.bytes_left.try_into().unwrap_or(usize::MAX)
+    }
+
     /// Whether a line of `len` bytes still fits; counts it either way.
     fn take(&mut self, len: usize) -> bool {
         if self.lines_left == 0 || self.bytes_left < len as u64 {
@@ -85,7 +95,7 @@ impl LogBudget {
     /// [`MAX_METRICS`].
     fn metric(&mut self, name: &str) -> bool {
         let sane = !name.is_empty()
-            && name.len() <= 128
+            && name.len() <= MAX_METRIC_NAME
             && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':'));
         let known = sane && (self.metrics.contains(name) || self.metrics.len() < MAX_METRICS);
         if known && !self.metrics.contains(name) {
@@ -113,56 +123,109 @@ impl LogBudget {
     }
 }
 
+/// The interface's name in the component model: what a plugin's import names.
+const INTERFACE: &str = "sluice:plugin/host@0.1.0";
+
+/// Defines the `sluice:plugin/host` imports in `linker`.
+///
+/// By hand rather than through the generated `Host` trait: the generated functions are
+/// given their arguments already copied into the host, so a `log` call whose fields all
+/// point at one large string would cost the host that string as many times as it is
+/// named, before its budget could refuse it. Here strings and lists arrive as views into
+/// the plugin's memory ([`WasmStr`], [`WasmList`]); their sizes are checked against the
+/// budget first, and only what is kept is read.
+pub(super) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    let mut host = linker.instance(INTERFACE)?;
+    host.func_wrap("log", |mut store, (level, message, fields): (Level, WasmStr, WasmList<(WasmStr, WasmStr)>)| {
+        log(&mut store, level, &message, &fields)
+    })?;
+    host.func_wrap("counter-add", |mut store: StoreContextMut<'_, InstanceState>, (name, delta): (WasmStr, u64)| {
+        if let Some(name) = metric_name(&mut store, &name)? {
+            let l = &store.data().label;
+            metrics::counter!(name, "plugin" => l.name.clone(), "pipeline" => l.pipeline.clone()).increment(delta);
+        }
+        Ok(())
+    })?;
+    host.func_wrap("gauge-set", |mut store: StoreContextMut<'_, InstanceState>, (name, value): (WasmStr, f64)| {
+        if let Some(name) = metric_name(&mut store, &name)? {
+            let l = &store.data().label;
+            metrics::gauge!(name, "plugin" => l.name.clone(), "pipeline" => l.pipeline.clone()).set(value);
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Bytes a field adds to a log line besides its key and value: `k="v" `.
+const FIELD_OVERHEAD: usize = 4;
+
+/// The `log` import: sizes first, then, if the line fits the call's budget, the line.
+/// An `Err` (a string that is not UTF-8, a list out of the plugin's memory) traps the call.
+fn log(
+    store: &mut StoreContextMut<'_, InstanceState>,
+    level: Level,
+    message: &WasmStr,
+    fields: &WasmList<(WasmStr, WasmStr)>,
+) -> wasmtime::Result<()> {
+    // For UTF-8 strings (every SDK's) `to_str` borrows the plugin's memory: no copy.
+    let mut len = message.to_str(store.as_context())?.len();
+    let left = store.data().logs.bytes_left();
+    for i in 0..fields.len() {
+        if len > left {
+            break;
+        }
+        let (key, value) = fields.get(&mut *store, i).expect("index within the list")?;
+        len += key.to_str(store.as_context())?.len() + value.to_str(store.as_context())?.len() + FIELD_OVERHEAD;
+    }
+    if !store.data_mut().logs.take(len) {
+        return Ok(());
+    }
+    let mut shown = Vec::with_capacity(fields.len());
+    for i in 0..fields.len() {
+        shown.push(fields.get(&mut *store, i).expect("index within the list")?);
+    }
+    let store = &*store;
+    let fields: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+        shown.iter().map(|(k, v)| Ok((k.to_str(store)?, v.to_str(store)?))).collect::<wasmtime::Result<_>>()?;
+    let message = message.to_str(store)?;
+    let message = escape(&message);
+    let message = truncate(&message, MAX_MESSAGE);
+    let label = &store.data().label;
+    // One quoted field, so that a plugin's `pipeline="…"` cannot pass for the host's.
+    let fields = Fields(&fields).to_string();
+    macro_rules! emit {
+        ($level:expr) => {
+            tracing::event!(target: "sluice::plugin", $level, plugin = %label.name, version = %label.version, pipeline = %label.pipeline, fields = ?fields, "{message}")
+        };
+    }
+    match level {
+        Level::Trace => emit!(tracing::Level::TRACE),
+        Level::Debug => emit!(tracing::Level::DEBUG),
+        Level::Info => emit!(tracing::Level::INFO),
+        Level::Warn => emit!(tracing::Level::WARN),
+        Level::Error => emit!(tracing::Level::ERROR),
+    }
+    Ok(())
+}
+
+/// The metric `name`, if the instance may use it (see [`LogBudget::metric`]). A name
+/// longer than any allowed one is not copied: it is refused as the empty name is.
+fn metric_name(store: &mut StoreContextMut<'_, InstanceState>, name: &WasmStr) -> wasmtime::Result<Option<String>> {
+    let name = name.to_str(store.as_context())?;
+    let name = if name.len() > MAX_METRIC_NAME { String::new() } else { name.into_owned() };
+    Ok(store.data_mut().logs.metric(&name).then_some(name))
+}
+
 /// A plugin's extra log fields, shown as `k="v" k="v"`, escaped, all of them in the host's
 /// one field `fields`.
-struct Fields<'a>(&'a [(String, String)]);
+struct Fields<'a, 'm>(&'a [(Cow<'m, str>, Cow<'m, str>)]);
 
-impl fmt::Display for Fields<'_> {
+impl fmt::Display for Fields<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, (k, v)) in self.0.iter().enumerate() {
             write!(f, "{}{}={v:?}", if i == 0 { "" } else { " " }, escape(k))?;
         }
         Ok(())
-    }
-}
-
-impl Host for InstanceState {
-    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
-        let len = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-        if !self.logs.take(len) {
-            return;
-        }
-        let label = &self.label;
-        let message = escape(&message);
-        let message = truncate(&message, MAX_MESSAGE);
-        // One quoted field, so that a plugin's `pipeline="…"` cannot pass for the host's.
-        let fields = Fields(&fields).to_string();
-        macro_rules! emit {
-            ($level:expr) => {
-                tracing::event!(target: "sluice::plugin", $level, plugin = %label.name, version = %label.version, pipeline = %label.pipeline, fields = ?fields, "{message}")
-            };
-        }
-        match level {
-            Level::Trace => emit!(tracing::Level::TRACE),
-            Level::Debug => emit!(tracing::Level::DEBUG),
-            Level::Info => emit!(tracing::Level::INFO),
-            Level::Warn => emit!(tracing::Level::WARN),
-            Level::Error => emit!(tracing::Level::ERROR),
-        }
-    }
-
-    fn counter_add(&mut self, name: String, delta: u64) {
-        if self.logs.metric(&name) {
-            let l = &self.label;
-            metrics::counter!(name, "plugin" => l.name.clone(), "pipeline" => l.pipeline.clone()).increment(delta);
-        }
-    }
-
-    fn gauge_set(&mut self, name: String, value: f64) {
-        if self.logs.metric(&name) {
-            let l = &self.label;
-            metrics::gauge!(name, "plugin" => l.name.clone(), "pipeline" => l.pipeline.clone()).set(value);
-        }
     }
 }
 

@@ -124,6 +124,8 @@ impl PluginInstance {
         };
         let mut store = Store::new(plugin.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
+        store.set_hostcall_fuel(limits.host_call_bytes());
+        store.set_max_component_handles(limits.handles);
         store.epoch_deadline_trap();
         let deadline = limits.batch_timeout;
         set_deadline(&mut store, deadline);
@@ -134,7 +136,7 @@ impl PluginInstance {
             Ok((bindings, init))
         });
         let name = plugin.name.clone();
-        let outcome = finish_call(&mut store, started, "failed to start", deadline);
+        let outcome = finish_call(&mut store, started, "failed to start", &limits, deadline);
         match outcome {
             Ok((bindings, Ok(()))) => Ok(PluginInstance {
                 store,
@@ -199,7 +201,7 @@ impl PluginInstance {
         let called = bounded(&self.runtime, deadline, call);
         let name = &self.plugin.name;
         self.batches += 1;
-        match finish_call(&mut self.store, called, "trapped", deadline)? {
+        match finish_call(&mut self.store, called, "trapped", &self.limits, deadline)? {
             Ok(encoded) if encoded.len() as u64 > self.limits.result_bytes.as_u64() => Err(format!(
                 "plugin `{name}` returned {} for a batch, more than its limit of {}",
                 bytesize::ByteSize::b(encoded.len() as u64),
@@ -231,6 +233,7 @@ fn finish_call<T>(
     store: &mut Store<InstanceState>,
     outcome: Result<T, CallError>,
     what: &str,
+    limits: &PluginLimits,
     deadline: Duration,
 ) -> Result<T, String> {
     let state = store.data_mut();
@@ -244,7 +247,7 @@ fn finish_call<T>(
     if let Some(text) = &stderr {
         tracing::debug!(plugin = %label.name, version = %label.version, pipeline = %label.pipeline, stderr = %super::host_api::escape(text), "plugin printed to stderr");
     }
-    outcome.map_err(|error| describe_failure(&label.name, error, what, deadline, stderr.as_deref()))
+    outcome.map_err(|error| describe_failure(&label.name, error, what, limits, deadline, stderr.as_deref()))
 }
 fn set_deadline(store: &mut Store<InstanceState>, timeout: Duration) {
     let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
@@ -254,13 +257,23 @@ fn set_deadline(store: &mut Store<InstanceState>, timeout: Duration) {
 /// Turns a failed call into a sentence for logs and dead-letter headers: what happened,
 /// and the tail of what the plugin printed to stderr during the call (a Rust panic's
 /// message, a Python traceback), with control characters escaped.
-fn describe_failure(name: &str, error: CallError, what: &str, deadline: Duration, stderr: Option<&str>) -> String {
+fn describe_failure(
+    name: &str,
+    error: CallError,
+    what: &str,
+    limits: &PluginLimits,
+    deadline: Duration,
+    stderr: Option<&str>,
+) -> String {
     let error = match error {
         CallError::Deadline => return format!("plugin `{name}` timed out: a call may take at most {deadline:?}"),
         CallError::Wasm(error) => error,
     };
     if let Some(cap) = error.downcast_ref::<LimitExceeded>() {
         return format!("plugin `{name}`: {cap}");
+    }
+    if let Some(cap) = wasmtime_cap(&error) {
+        return format!("plugin `{name}` {}", cap.describe(limits));
     }
     if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
         return format!(
@@ -290,6 +303,44 @@ fn describe_failure(name: &str, error: CallError, what: &str, deadline: Duration
         false => format!("plugin `{name}` {what}: {what_happened}: {}", said.join(" ")),
     };
     super::host_api::escape(&reason).into_owned()
+}
+
+/// The two store limits Wasmtime enforces itself, set from the plugin's limits.
+enum WasmtimeCap {
+    /// A call to the host, or a batch's result, carried more than its hostcall fuel.
+    HostCallBytes,
+    /// The instance tried to hold more resource handles than the store allows.
+    Handles,
+}
+
+impl WasmtimeCap {
+    fn describe(&self, limits: &PluginLimits) -> String {
+        match self {
+            WasmtimeCap::HostCallBytes => format!(
+                "passed the host more than {} in one call or one batch's result, the most either may carry (its `result_bytes` limit, and at least 1 MiB)",
+                bytesize::ByteSize::b(limits.host_call_bytes() as u64)
+            ),
+            WasmtimeCap::Handles => {
+                format!("tried to hold more than {} resource handles at once (its `handles` limit)", limits.handles)
+            }
+        }
+    }
+}
+
+/// Which of [`WasmtimeCap`] ended the call, if one did. Wasmtime reports both with error
+/// types it does not export, so they are known by their messages (of Wasmtime 48; the
+/// end-to-end tests that reach each cap fail if a new version words them differently).
+fn wasmtime_cap(error: &wasmtime::Error) -> Option<WasmtimeCap> {
+    error.chain().find_map(|cause| {
+        let text = cause.to_string();
+        if text.contains("fuel allocated for hostcalls has been exhausted") {
+            Some(WasmtimeCap::HostCallBytes)
+        } else if text.contains("store handle limit exceeded") {
+            Some(WasmtimeCap::Handles)
+        } else {
+            None
+        }
+    })
 }
 
 fn decode_result(buf: Bytes, count: usize, outputs_per_record: usize) -> Result<PluginResult, String> {

@@ -11,6 +11,9 @@
 //! - `env`, `file` and `socket` try to read the environment variable `HOME`, read
 //!   `/etc/hostname` and connect to 127.0.0.1:9, and emit what they got (`env:denied`…);
 //! - `reject` is rejected; `longreject` is rejected with a 2 MiB reason;
+//! - `handles` holds 20 000 WASI pollables at once; `bigname` counts a metric with an
+//!   8 MiB name; `logbomb` makes one `log` call with 30 fields that all point at one
+//!   4 MiB string (120 MiB of arguments in 4 MiB of memory), `logbomb1` one such field;
 //! - anything else is forwarded.
 //!
 //! Config: `log = "yes"` logs and counts each record; `stderr = "yes"` prints about 100
@@ -119,6 +122,14 @@ impl Plugin for Misbehave {
                 out.emit_value(outcome("socket", std::net::TcpStream::connect("127.0.0.1:9").ok()));
                 return Ok(());
             }
+            b"handles" => {
+                for _ in 0..20_000 {
+                    std::mem::forget(wasip2::clocks::monotonic_clock::subscribe_duration(1_000_000_000));
+                }
+            }
+            b"bigname" => counter_add(&"n".repeat(8 << 20), 1),
+            b"logbomb" => log_aliased(30),
+            b"logbomb1" => log_aliased(1),
             b"reject" => return Err(Reject::new("asked to reject")),
             b"longreject" => return Err(Reject::new(format!("asked to reject at length: {}", "r".repeat(2 << 20)))),
             _ => {}
@@ -135,6 +146,27 @@ impl Plugin for Misbehave {
 /// `what:denied`, or `what:granted` when the sandbox let the plugin have it.
 fn outcome<T>(what: &str, got: Option<T>) -> String {
     format!("{what}:{}", if got.is_some() { "granted" } else { "denied" })
+}
+
+// The `log` import itself, below the SDK (whose safe `log` copies every field): its core
+// signature in the canonical ABI is the level, the message's pointer and length, and the
+// pointer and length of the list of `(key, value)` string pairs.
+#[link(wasm_import_module = "sluice:plugin/host@0.1.0")]
+unsafe extern "C" {
+    #[link_name = "log"]
+    fn raw_log(level: i32, message: *const u8, message_len: usize, fields: *const [usize; 4], fields_len: usize);
+}
+
+/// One `log` call at info level whose `times` fields all have the same 4 MiB value.
+fn log_aliased(times: usize) {
+    let big = "b".repeat(4 << 20);
+    let message = "aliased fields";
+    let fields: Vec<[usize; 4]> =
+        (0..times).map(|_| [b"k".as_ptr() as usize, 1, big.as_ptr() as usize, big.len()]).collect();
+    // SAFETY: every pointer and length names live UTF-8 bytes of this module's memory,
+    // laid out as the canonical ABI's `list<tuple<string, string>>` on wasm32 (four
+    // 32-bit words a pair); the host only reads them during the call.
+    unsafe { raw_log(2, message.as_ptr(), message.len(), fields.as_ptr(), fields.len()) }
 }
 
 /// Recurses until the stack runs out.
