@@ -16,7 +16,7 @@
 //!   and timestamp (a timestamp out of the topic's range is one reason a broker refuses a
 //!   record: the sink stamps the slim one with the time it is written).
 
-use crate::record::Record;
+use crate::record::{Record, RecordMeta};
 
 /// The longest reason a dead letter carries, in bytes: enough for any error message and
 /// a backtrace's first frames, small next to any broker's record limit.
@@ -36,6 +36,15 @@ pub fn reason(mut reason: String) -> String {
     reason.truncate(end);
     reason.push_str(&format!("… [{} more bytes cut]", total - end));
     reason
+}
+
+/// Adds the headers that say where a dead letter's record came from: the source by name,
+/// and the stream, partition and offset within it.
+pub fn push_origin(record: &mut Record, source: &str, meta: &RecordMeta) {
+    record.push_header("sluice.source", source.to_owned());
+    record.push_header("sluice.stream", meta.stream.to_string());
+    record.push_header("sluice.partition", meta.partition.to_string());
+    record.push_header("sluice.offset", meta.offset.to_string());
 }
 
 /// A dead letter cut down to what says what failed and where the record is: its

@@ -31,8 +31,8 @@ pub struct Router {
     by_name: HashMap<Box<[u8]>, usize>,
     default_route: Option<usize>,
     dead_letter: usize,
-    /// Handed to every sink, for records it refuses.
-    refused_to: RefusedTo,
+    /// The name handed to every sink with its records, for those it refuses.
+    pipeline_name: Arc<str>,
     stats: Arc<PipelineStats>,
 }
 
@@ -60,20 +60,29 @@ impl Router {
             .map(|name| routes.iter().position(|(r, _)| r == name).expect("config checked the default route"));
         let by_name = routes.iter().enumerate().map(|(i, (name, _))| (name.as_bytes().into(), i)).collect();
         let routes = routes.into_iter().map(|(name, sinks)| Route { name: name.into(), sinks }).collect();
-        let refused_to = RefusedTo { pipeline: pipeline.into(), dead_letter: sinks[dead_letter].clone() };
-        Router { pipeline: pipeline.to_owned(), sinks, routes, by_name, default_route, dead_letter, refused_to, stats }
+        Router {
+            pipeline: pipeline.to_owned(),
+            sinks,
+            routes,
+            by_name,
+            default_route,
+            dead_letter,
+            pipeline_name: pipeline.into(),
+            stats,
+        }
     }
 
     /// Hands a batch's results to the sinks, waiting while a sink's inbox is full
     /// (backpressure). Blocking: call it from the pipeline's own thread.
     pub fn dispatch(
         &self,
-        source: &str,
-        meta: &[RecordMeta],
+        source: &Arc<str>,
+        meta: Vec<RecordMeta>,
         result: ChainResult,
         ack: &BatchAck,
     ) -> Result<(), SinkGone> {
-        let mut per_route: Vec<Vec<Record>> = vec![Vec::new(); self.routes.len()];
+        let meta: Arc<[RecordMeta]> = meta.into();
+        let mut per_route: Vec<(Vec<Record>, Vec<u32>)> = vec![(Vec::new(), Vec::new()); self.routes.len()];
         let mut dead = result.dead;
         let mut routed = 0;
         for output in result.outputs {
@@ -91,7 +100,8 @@ impl Router {
                 continue;
             };
             routed += self.routes[route].sinks.len();
-            per_route[route].push(output.record);
+            per_route[route].0.push(output.record);
+            per_route[route].1.push(output.origin as u32);
         }
         PipelineStats::add(&self.stats.records_out, routed);
         PipelineStats::add(&self.stats.dead_lettered, dead.len());
@@ -99,28 +109,41 @@ impl Router {
         PipelineStats::add(&self.stats.skipped, result.skipped);
         PipelineStats::add(&self.stats.rollbacks, result.rollbacks);
 
-        for (route, records) in self.routes.iter().zip(per_route) {
+        for (route, (records, origins)) in self.routes.iter().zip(per_route) {
             if records.is_empty() {
                 continue;
             }
+            let refused_to = RefusedTo {
+                pipeline: self.pipeline_name.clone(),
+                dead_letter: self.sinks[self.dead_letter].clone(),
+                source: source.clone(),
+                meta: meta.clone(),
+                origins: origins.into(),
+            };
             // Fan-out copies share the records' buffers.
             let (last, others) = route.sinks.split_last().expect("config checked that routes have sinks");
             for &sink in others {
-                self.send(sink, Some(route.name.clone()), records.clone(), ack)?;
+                self.send(sink, Some(route.name.clone()), records.clone(), Some(refused_to.clone()), ack)?;
             }
-            self.send(*last, Some(route.name.clone()), records, ack)?;
+            self.send(*last, Some(route.name.clone()), records, Some(refused_to), ack)?;
         }
         if !dead.is_empty() {
             let records = dead.into_iter().map(|d| self.dead_letter_record(source, &meta[d.origin], d)).collect();
-            self.send(self.dead_letter, None, records, ack)?;
+            // Dead letters a sink refuses have nowhere further to go.
+            self.send(self.dead_letter, None, records, None, ack)?;
         }
         Ok(())
     }
 
-    fn send(&self, sink: usize, route: Option<Arc<str>>, records: Vec<Record>, ack: &BatchAck) -> Result<(), SinkGone> {
+    fn send(
+        &self,
+        sink: usize,
+        route: Option<Arc<str>>,
+        records: Vec<Record>,
+        refused_to: Option<RefusedTo>,
+        ack: &BatchAck,
+    ) -> Result<(), SinkGone> {
         let sink = &self.sinks[sink];
-        // Dead letters a sink refuses have nowhere further to go.
-        let refused_to = route.is_some().then(|| self.refused_to.clone());
         let batch = SinkBatch { route, records, delivery: ack.delivery(), refused_to };
         sink.inbox.blocking_send(batch).map_err(|_| SinkGone(sink.name.clone()))
     }
@@ -150,10 +173,7 @@ impl Router {
             record.push_header("sluice.plugin", plugin.name.clone());
             record.push_header("sluice.plugin.version", plugin.version.clone());
         }
-        record.push_header("sluice.source", source.to_owned());
-        record.push_header("sluice.stream", meta.stream.to_string());
-        record.push_header("sluice.partition", meta.partition.to_string());
-        record.push_header("sluice.offset", meta.offset.to_string());
+        crate::dead_letter::push_origin(&mut record, source, meta);
         record
     }
 }

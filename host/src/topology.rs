@@ -265,7 +265,7 @@ impl Worker {
                 // A worker that panics here has run the batch and sent nothing on.
                 fail::fail_point!("worker-before-dispatch");
                 router
-                    .dispatch(&source, &meta, result, &ack)
+                    .dispatch(&source, meta, result, &ack)
                     .map_err(|gone| anyhow::anyhow!("pipeline `{name}`: sink `{}` stopped", gone.0))?;
                 ack.dispatched();
             }

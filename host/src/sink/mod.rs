@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use futures_util::future::BoxFuture;
 
 use crate::ack::Delivery;
-use crate::record::Record;
+use crate::record::{Record, RecordMeta};
 use crate::router::SinkHandle;
 
 /// A connector that writes records.
@@ -118,9 +118,23 @@ pub struct SinkBatch {
     pub refused_to: Option<RefusedTo>,
 }
 
-/// A pipeline's dead-letter sink, as seen by the sinks it sends records to.
+/// A pipeline's dead-letter sink, as seen by the sinks it sends records to, and where the
+/// records came from: a record a sink refuses is dead-lettered with the same headers as
+/// one a plugin rejects (its source, stream, partition and offset among them).
 #[derive(Clone)]
 pub struct RefusedTo {
     pub pipeline: Arc<str>,
     pub dead_letter: SinkHandle,
+    pub source: Arc<str>,
+    /// The metadata of the batch's input records, shared by every sink of the batch.
+    pub meta: Arc<[RecordMeta]>,
+    /// For each record of this message, the index in `meta` of the input it came from.
+    pub origins: Arc<[u32]>,
+}
+
+impl RefusedTo {
+    /// Where record `index` of the message came from.
+    pub fn origin(&self, index: usize) -> &RecordMeta {
+        &self.meta[self.origins[index] as usize]
+    }
 }

@@ -97,6 +97,9 @@ fn assert_only_the_oversized_record_refused(broker: &Broker, reason: &str, runni
     let why = dead[0].header("sluice.error").unwrap();
     assert!(why.contains(reason), "the reason: {why}");
     assert_eq!(dead[0].header("sluice.sink"), Some("out"));
+    let origin = ["sluice.source", "sluice.stream", "sluice.partition", "sluice.offset"].map(|h| dead[0].header(h));
+    let topic = broker.topic("in");
+    assert_eq!(origin, [Some("input"), Some(&*topic), Some("0"), Some("200")], "where the refused record came from");
 }
 
 /// The broker refuses a batch over the topic's limit as a whole, failing the small

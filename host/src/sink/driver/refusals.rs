@@ -94,6 +94,10 @@ async fn dead_letter_refused(sink: &str, group: &[SinkBatch], mut refused: Vec<R
             let mut record: Record = batch.records[index - first].clone();
             record.push_header("sluice.error", crate::dead_letter::reason(reason));
             record.push_header("sluice.sink", sink.to_owned());
+            if let Some(to) = &batch.refused_to {
+                record.push_header("sluice.pipeline", to.pipeline.to_string());
+                crate::dead_letter::push_origin(&mut record, &to.source, to.origin(index - first));
+            }
             dead.push(record);
         }
         first = end;
@@ -101,10 +105,7 @@ async fn dead_letter_refused(sink: &str, group: &[SinkBatch], mut refused: Vec<R
             continue;
         }
         match &batch.refused_to {
-            Some(RefusedTo { pipeline, dead_letter }) if dead_letter.name != sink => {
-                for record in &mut dead {
-                    record.push_header("sluice.pipeline", pipeline.to_string());
-                }
+            Some(RefusedTo { dead_letter, .. }) if dead_letter.name != sink => {
                 let letters =
                     SinkBatch { route: None, records: dead, delivery: batch.delivery.share(), refused_to: None };
                 if dead_letter.inbox.send(letters).await.is_err() {

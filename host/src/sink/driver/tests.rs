@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 use crate::ack::{AckTracker, BatchAck, Completion};
-use crate::record::Record;
+use crate::record::{Record, RecordMeta};
 use crate::router::SinkHandle;
 use crate::sink::{RefusedTo, TransactionalSink};
 
@@ -144,6 +144,39 @@ impl Sink for RefusingSink {
     }
 }
 
+/// Where the records of a one-record message came from: offset 42 of partition 3 of
+/// the stream `topic` of the source `src`, in pipeline `p`, dead-lettered to `dead_letter`.
+fn refused_to(dead_letter: SinkHandle) -> RefusedTo {
+    let meta = RecordMeta { stream: "topic".into(), partition: 3, offset: 42 };
+    RefusedTo { pipeline: "p".into(), dead_letter, source: "src".into(), meta: vec![meta].into(), origins: [0].into() }
+}
+
+#[tokio::test]
+async fn a_record_a_sink_refuses_is_dead_lettered_saying_where_it_came_from() {
+    let (completed_tx, mut completed) = mpsc::unbounded_channel();
+    let (inbox_tx, inbox) = mpsc::channel(4);
+    tokio::spawn(run(RefusingSink(Vec::new(), false), "out".into(), inbox));
+    let (dlq_tx, mut dlq) = mpsc::channel(4);
+    let mut routed = batch(0, "refuse", &completed_tx);
+    routed.refused_to = Some(refused_to(SinkHandle { name: "dlq".into(), inbox: dlq_tx }));
+    inbox_tx.send(routed).await.unwrap();
+    let letters = dlq.recv().await.unwrap();
+    let headers: Vec<(&str, &[u8])> = letters.records[0].headers().collect();
+    let expected: [(&str, &[u8]); 7] = [
+        ("sluice.error", b"too large"),
+        ("sluice.sink", b"out"),
+        ("sluice.pipeline", b"p"),
+        ("sluice.source", b"src"),
+        ("sluice.stream", b"topic"),
+        ("sluice.partition", b"3"),
+        ("sluice.offset", b"42"),
+    ];
+    assert_eq!(headers, expected);
+    assert!(completed.try_recv().is_err(), "acknowledged only once the dead-letter sink takes it");
+    letters.delivery.accept();
+    assert_eq!(completed.recv().await, Some(Completion::Delivered(0)));
+}
+
 /// Sends the dead-letter sink `dlq`, which refuses slim dead letters if `refuse_slim`,
 /// a dead letter it refuses (batch 0), a routed record refused by a sink that is its own
 /// pipeline's dead-letter sink (batch 1), and a record it takes (batch 2).
@@ -154,7 +187,7 @@ async fn refused_by_the_dead_letter_sink(refuse_slim: bool) -> mpsc::UnboundedRe
     let dead_letter = SinkHandle { name: "dlq".into(), inbox: inbox_tx.clone() };
     inbox_tx.send(batch(0, "refuse", &completed_tx)).await.unwrap();
     let mut routed = batch(1, "refuse", &completed_tx);
-    routed.refused_to = Some(RefusedTo { pipeline: "p".into(), dead_letter });
+    routed.refused_to = Some(refused_to(dead_letter));
     inbox_tx.send(routed).await.unwrap();
     inbox_tx.send(batch(2, "fine", &completed_tx)).await.unwrap();
     completed
