@@ -47,6 +47,10 @@ enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Compile the plugin on stdin to machine code on stdout: what `run` starts for each
+    /// plugin file, within `[host] plugin_compile`.
+    #[command(name = "compile-plugin", hide = true)]
+    CompilePlugin,
 }
 
 #[derive(Subcommand)]
@@ -189,6 +193,10 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let config = Config::load(&path)?;
             sluice::topology::check(&config).await?;
             say!("{}: ok ({} pipelines)", path.display(), config.pipelines.len())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CompilePlugin => {
+            tokio::task::spawn_blocking(sluice::plugin::compiler::serve).await??;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plugin(PluginCommand::New { name, lang, dir }) => {

@@ -27,6 +27,7 @@ use crate::config::{
 use crate::kafka::exactly_once::{self, SinkLink, SourceLink};
 use crate::plugin::cache::CompileCache;
 use crate::plugin::chain::{Chain, SlotSpec};
+use crate::plugin::compiler::IsolatedCompiler;
 use crate::plugin::directory::PluginDirectory;
 use crate::plugin::pool::PoolSize;
 use crate::plugin::{PluginEngine, Sandbox};
@@ -177,7 +178,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 async fn load_plugins(config: &Config) -> anyhow::Result<Arc<PluginDirectory>> {
     let names: BTreeSet<String> =
         config.pipelines.values().flat_map(|p| p.plugins.iter().map(|r| r.name.clone())).collect();
-    let engine = PluginEngine::with_pool(&pool_size(config))?;
+    let compiler = IsolatedCompiler::current(config.host.plugin_compile)?;
+    let engine = PluginEngine::isolated(&pool_size(config), compiler)?;
     let cache = CompileCache::new(config.host.data_dir.join("compiled-plugins"));
     PluginDirectory::load(engine, cache, &config.host.plugins_dir, &names).await
 }

@@ -299,3 +299,88 @@ fn a_plugin_file_replaced_during_start_up_takes_over() {
     running.eventually(wait, "the lines", || output_lines(&scratch).len() == 20);
     assert!(output_lines(&scratch).iter().all(|l| l.starts_with('A')), "{:?}", output_lines(&scratch));
 }
+
+/// A component of one core module with `functions` functions of `instructions` additions
+/// each: valid, useless (it exports nothing), and as costly to compile as its size.
+fn costly_component(functions: usize, instructions: usize) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            match n {
+                0 => return out.push(byte),
+                _ => out.push(byte | 0x80),
+            }
+        }
+    }
+    fn section(id: u8, payload: &[u8], out: &mut Vec<u8>) {
+        out.push(id);
+        leb(payload.len(), out);
+        out.extend_from_slice(payload);
+    }
+    // (func (param i32) (result i32) local.get 0 i32.const 1 i32.add local.set 0 … local.get 0)
+    let mut body = vec![0]; // no locals beyond the parameter
+    for _ in 0..instructions {
+        body.extend_from_slice(&[0x20, 0x00, 0x41, 0x01, 0x6a, 0x21, 0x00]);
+    }
+    body.extend_from_slice(&[0x20, 0x00, 0x0b]);
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    section(1, &[1, 0x60, 1, 0x7f, 1, 0x7f], &mut module);
+    let mut declared = Vec::new();
+    leb(functions, &mut declared);
+    declared.extend(std::iter::repeat_n(0, functions));
+    section(3, &declared, &mut module);
+    let mut code = Vec::new();
+    leb(functions, &mut code);
+    for _ in 0..functions {
+        leb(body.len(), &mut code);
+        code.extend_from_slice(&body);
+    }
+    section(10, &code, &mut module);
+    let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+    section(1, &module, &mut component);
+    component
+}
+
+/// The pids of `pid`'s children.
+fn children(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default()
+}
+
+/// Starts `transform` (passthrough) under `[host] plugin_compile = {limits}`, installs
+/// `file` as its new version, and checks that it is refused saying `why`, that the
+/// compiler is gone, and that the running version goes on.
+fn refused_at_compile(limits: &str, file: &[u8], why: &str) {
+    let scratch = Scratch::with_plugins(&[]);
+    scratch.install_plugin("passthrough", "transform");
+    scratch.write("input.txt", "");
+    scratch.config(format!("[host]\nplugin_compile = {{ {limits} }}\n\n{}", config()));
+    let running = scratch.start();
+    let wait = Duration::from_secs(120);
+    running.wait_for_log("sluice is running", wait);
+
+    scratch.write("plugins/.transform.tmp", file);
+    std::fs::rename(scratch.path("plugins/.transform.tmp"), scratch.path("plugins/transform.wasm")).unwrap();
+    running.wait_for_log("new plugin file rejected; the running version stays", wait);
+    let log = running.log();
+    let rejected = log.lines().find(|l| l.contains("new plugin file rejected")).unwrap();
+    assert!(rejected.contains(why), "{rejected}");
+    assert_eq!(children(running.child.id()).trim(), "", "the compiler was stopped and reaped");
+
+    append(&scratch, (0..20).map(|i| format!("a{i}")));
+    eventually(wait, "lines through the running version", || output_lines(&scratch).len() == 20);
+}
+
+#[test]
+fn a_plugin_file_too_large_to_read_or_to_compile_in_memory_is_refused_and_the_running_version_stays() {
+    let limits = "memory = \"512 MiB\", file_size = \"8 MiB\"";
+    // 7 MB that need some 1.3 GB to compile.
+    refused_at_compile(limits, &costly_component(10, 100_000), "compiling it needed more memory than 512.0 MiB");
+    refused_at_compile(limits, &vec![0; 9 << 20], "the file is larger than 8.0 MiB");
+}
+
+#[test]
+fn a_plugin_file_that_takes_too_long_to_compile_is_refused_and_the_running_version_stays() {
+    // 7 MB that take some 13 s to compile on one core.
+    refused_at_compile("timeout = \"2s\"", &costly_component(10, 100_000), "compiling it took longer than 2s");
+}

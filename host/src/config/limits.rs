@@ -1,5 +1,6 @@
 //! `[host] plugin_limits`: what one plugin instance may use, and the per-plugin
-//! `limits` table that overrides it for one plugin of a chain.
+//! `limits` table that overrides it for one plugin of a chain; `[host] plugin_compile`:
+//! what compiling one plugin file may use.
 
 use std::time::Duration;
 
@@ -41,6 +42,45 @@ pub struct PluginLimits {
     pub recycle_memory: Option<ByteSize>,
     /// Replace the instance by a fresh one after this many batches; 0: never.
     pub recycle_after_batches: u64,
+}
+
+/// What compiling one plugin file may take. A `.wasm` is compiled to machine code when it
+/// first appears (at start or in a hot swap), in a child process that these bound, so
+/// that a hostile or merely huge file costs a refusal, not the host's memory or cores.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompileLimits {
+    /// Wall-clock time one compilation may take; the compiler is then stopped.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Address space of the compiler process (Cranelift's working memory, mostly).
+    pub memory: ByteSize,
+    /// The largest plugin file read at all.
+    pub file_size: ByteSize,
+}
+
+impl Default for CompileLimits {
+    fn default() -> Self {
+        // The largest plugins, Python's and JavaScript's (an interpreter each, 20 to 40 MB),
+        // compile in under 20 s on one core with under 600 MB, in 1 GiB of address space.
+        CompileLimits { timeout: Duration::from_secs(180), memory: ByteSize::gib(2), file_size: ByteSize::mib(256) }
+    }
+}
+
+impl CompileLimits {
+    /// Refuses limits no plugin could be compiled within. Errors name the key.
+    pub(super) fn check(&self) -> Result<(), (String, String)> {
+        if self.timeout.is_zero() {
+            return Err(("timeout".into(), "must be longer than zero".into()));
+        }
+        if self.memory < ByteSize::mib(256) {
+            return Err(("memory".into(), "must be at least 256 MiB".into()));
+        }
+        if self.file_size < ByteSize::kib(1) {
+            return Err(("file_size".into(), "must be at least 1 KiB".into()));
+        }
+        Ok(())
+    }
 }
 
 /// Sizes serialize as exact byte counts (`ByteSize`'s own form rounds to one decimal), so

@@ -19,7 +19,7 @@ use bytesize::ByteSize;
 use serde::Deserialize;
 
 pub use kafka::{KafkaProperties, KafkaSinkConfig, KafkaSourceConfig, StartPosition, kafka_property};
-pub use limits::PluginLimits;
+pub use limits::{CompileLimits, PluginLimits};
 pub use plugin::{FailurePolicy, Grants, PluginRef, flatten_plugin_config, is_plugin_name};
 
 /// A configuration error, printed as `FILE: KEY: MESSAGE`.
@@ -67,6 +67,8 @@ pub struct HostConfig {
     pub shutdown_timeout: Duration,
     /// Sandbox limits for every plugin instance.
     pub plugin_limits: PluginLimits,
+    /// What compiling one plugin file may take.
+    pub plugin_compile: CompileLimits,
 }
 
 impl Default for HostConfig {
@@ -77,6 +79,7 @@ impl Default for HostConfig {
             status_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
             plugin_limits: PluginLimits::default(),
+            plugin_compile: CompileLimits::default(),
         }
     }
 }
@@ -355,6 +358,7 @@ impl Config {
             return Err(("host.status_interval".into(), "must be longer than zero".into()));
         }
         self.host.plugin_limits.check().map_err(|(k, m)| (format!("host.plugin_limits.{k}"), m))?;
+        self.host.plugin_compile.check().map_err(|(k, m)| (format!("host.plugin_compile.{k}"), m))?;
         self.check_dead_letter_cycles()
     }
 
@@ -509,6 +513,8 @@ batch_wait = "50ms"
         assert_eq!(err, "/etc/sluice/sluice.toml: pipelines.main.batch_size: must be between 1 and 100000");
         let err = error_of(&VALID.replace("batch_timeout = \"2s\"", "batch_timeout = \"0s\""));
         assert_eq!(err, "/etc/sluice/sluice.toml: host.plugin_limits.batch_timeout: must be longer than zero");
+        let err = error_of(&VALID.replace("[host]\n", "[host]\nplugin_compile = { memory = \"100 MiB\" }\n"));
+        assert_eq!(err, "/etc/sluice/sluice.toml: host.plugin_compile.memory: must be at least 256 MiB");
         let err = error_of(&VALID.replace("rate = 100.0", "rate = -1.0"));
         assert_eq!(err, "/etc/sluice/sluice.toml: sources.gen.rate: must be a positive number of records per second");
         let err = error_of(&VALID.replace("{ name = \"json-validate\" }", "{ name = \"../x\" }"));

@@ -54,9 +54,15 @@ impl CompileCache {
         CompileCache { dir, keep }
     }
 
-    /// The component for `bytes`: deserialized from a verified entry, or compiled (and then
-    /// stored, best effort: a cache that cannot be written only costs time). Blocking.
-    pub fn load(&self, engine: &Engine, bytes: &[u8]) -> anyhow::Result<(Component, Origin)> {
+    /// The component for `bytes`: deserialized from a verified entry, or made by `compile`
+    /// (and then stored, best effort: a cache that cannot be written only costs time).
+    /// Blocking.
+    pub fn load(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        compile: impl FnOnce(&[u8]) -> anyhow::Result<Component>,
+    ) -> anyhow::Result<(Component, Origin)> {
         let path = self.entry_path(engine, bytes);
         match self.read(engine, &path) {
             Ok(Some(component)) => return Ok((component, Origin::Cache)),
@@ -65,7 +71,7 @@ impl CompileCache {
                 tracing::warn!(entry = %path.display(), why, "compiled plugin cache entry is unusable; compiling again")
             }
         }
-        let component = Component::from_binary(engine, bytes)?;
+        let component = compile(bytes)?;
         if let Err(e) = component.serialize().map_err(anyhow::Error::from).and_then(|code| self.write(&path, &code)) {
             tracing::warn!(dir = %self.dir.display(), error = format!("{e:#}"), "cannot store the compiled plugin; the next start compiles it again");
         }
@@ -144,13 +150,18 @@ mod tests {
     /// The smallest component: no imports, no exports.
     const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
 
+    /// Compiles in this process, for `engine`.
+    fn compile(engine: &Engine) -> impl FnOnce(&[u8]) -> anyhow::Result<Component> + '_ {
+        |bytes| Component::from_binary(engine, bytes).map_err(anyhow::Error::from)
+    }
+
     #[test]
     fn a_second_load_comes_from_the_cache_and_a_corrupt_entry_is_compiled_again() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::default();
         let cache = CompileCache::new(dir.path().join("cache"));
-        assert_eq!(cache.load(&engine, EMPTY_COMPONENT).unwrap().1, Origin::Compiled);
-        assert_eq!(cache.load(&engine, EMPTY_COMPONENT).unwrap().1, Origin::Cache);
+        assert_eq!(cache.load(&engine, EMPTY_COMPONENT, compile(&engine)).unwrap().1, Origin::Compiled);
+        assert_eq!(cache.load(&engine, EMPTY_COMPONENT, compile(&engine)).unwrap().1, Origin::Cache);
 
         let entry = std::fs::read_dir(dir.path().join("cache")).unwrap().next().unwrap().unwrap().path();
         let mut data = std::fs::read(&entry).unwrap();
@@ -158,22 +169,26 @@ mod tests {
         data[last] ^= 0xff;
         std::fs::write(&entry, &data).unwrap();
         assert_eq!(verified(&data), Err("its checksum does not match its contents".into()));
-        assert_eq!(cache.load(&engine, EMPTY_COMPONENT).unwrap().1, Origin::Compiled, "rebuilt");
-        assert_eq!(cache.load(&engine, EMPTY_COMPONENT).unwrap().1, Origin::Cache, "and rewritten");
+        assert_eq!(cache.load(&engine, EMPTY_COMPONENT, compile(&engine)).unwrap().1, Origin::Compiled, "rebuilt");
+        assert_eq!(cache.load(&engine, EMPTY_COMPONENT, compile(&engine)).unwrap().1, Origin::Cache, "and rewritten");
 
         std::fs::write(&entry, &data[..10]).unwrap();
-        assert_eq!(cache.load(&engine, EMPTY_COMPONENT).unwrap().1, Origin::Compiled, "a short entry too");
+        assert_eq!(
+            cache.load(&engine, EMPTY_COMPONENT, compile(&engine)).unwrap().1,
+            Origin::Compiled,
+            "a short entry too"
+        );
     }
 
     #[test]
     fn another_engine_configuration_misses() {
         let dir = tempfile::tempdir().unwrap();
         let cache = CompileCache::new(dir.path().to_owned());
-        cache.load(&Engine::default(), EMPTY_COMPONENT).unwrap();
+        cache.load(&Engine::default(), EMPTY_COMPONENT, compile(&Engine::default())).unwrap();
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         let other = Engine::new(&config).unwrap();
-        assert_eq!(cache.load(&other, EMPTY_COMPONENT).unwrap().1, Origin::Compiled);
+        assert_eq!(cache.load(&other, EMPTY_COMPONENT, compile(&other)).unwrap().1, Origin::Compiled);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "one entry per engine configuration");
     }
 
@@ -184,9 +199,13 @@ mod tests {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         let (first, second) = (Engine::default(), Engine::new(&config).unwrap());
-        cache.load(&first, EMPTY_COMPONENT).unwrap();
-        cache.load(&second, EMPTY_COMPONENT).unwrap();
+        cache.load(&first, EMPTY_COMPONENT, compile(&first)).unwrap();
+        cache.load(&second, EMPTY_COMPONENT, compile(&second)).unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        assert_eq!(cache.load(&second, EMPTY_COMPONENT).unwrap().1, Origin::Cache, "the newer entry stayed");
+        assert_eq!(
+            cache.load(&second, EMPTY_COMPONENT, compile(&second)).unwrap().1,
+            Origin::Cache,
+            "the newer entry stayed"
+        );
     }
 }

@@ -143,6 +143,18 @@ fn plugin_name(path: &Path) -> Option<String> {
     crate::config::is_plugin_name(stem).then(|| stem.to_owned())
 }
 
+/// The contents of `path`, refused without being read whole if they exceed `max` bytes.
+async fn read_at_most(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path).await?;
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes).await?;
+    if bytes.len() as u64 > max {
+        anyhow::bail!("the file is larger than {} (`[host] plugin_compile.file_size`)", bytesize::ByteSize::b(max));
+    }
+    Ok(bytes)
+}
+
 /// Reads and compiles (or loads from `cache`) `dir/NAME.wasm` on a blocking thread.
 async fn compile_file(
     engine: &Arc<PluginEngine>,
@@ -151,8 +163,9 @@ async fn compile_file(
     name: &str,
 ) -> anyhow::Result<(CompiledPlugin, Origin)> {
     let path = dir.join(format!("{name}.wasm"));
-    let bytes =
-        tokio::fs::read(&path).await.with_context(|| format!("plugin `{name}`: cannot read {}", path.display()))?;
+    let bytes = read_at_most(&path, engine.max_file_size())
+        .await
+        .with_context(|| format!("plugin `{name}`: cannot read {}", path.display()))?;
     let (engine, cache) = (engine.clone(), cache.clone());
     let name = name.to_owned();
     tokio::task::spawn_blocking(move || {

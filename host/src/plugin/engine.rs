@@ -15,6 +15,7 @@ use wasmtime::{Config, Engine};
 
 use super::bindings::PluginPre;
 use super::cache::{CompileCache, Origin};
+use super::compiler::IsolatedCompiler;
 use super::instance::InstanceState;
 use super::pool::PoolSize;
 
@@ -32,6 +33,9 @@ const CALL_STACK: usize = WASM_STACK + 1024 * 1024;
 pub struct PluginEngine {
     pub(super) engine: Engine,
     pub(super) linker: Linker<InstanceState>,
+    /// Compiles in a bounded child process; `None`: in this process (the author commands,
+    /// which compile the user's own file once, and tests).
+    compiler: Option<IsolatedCompiler>,
 }
 
 /// A plugin version compiled and linked, ready to instantiate many times.
@@ -56,6 +60,14 @@ impl PluginEngine {
         Self::build(Some(size))
     }
 
+    /// The service's engine: instances from a pool of `size`, and every compilation in a
+    /// child process bounded by `compiler`.
+    pub fn isolated(size: &PoolSize, compiler: IsolatedCompiler) -> anyhow::Result<Arc<Self>> {
+        let mut engine = Self::build(Some(size))?;
+        Arc::get_mut(&mut engine).expect("not shared yet").compiler = Some(compiler);
+        Ok(engine)
+    }
+
     /// An engine that maps every instance on its own: what [`PluginEngine::with_pool`]
     /// falls back to, and what `host/benches/lifecycle.rs` measures the pool against.
     pub fn on_demand() -> anyhow::Result<Arc<Self>> {
@@ -63,13 +75,7 @@ impl PluginEngine {
     }
 
     fn build(pool: Option<&PoolSize>) -> anyhow::Result<Arc<Self>> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        // Deadlines: the store traps once the epoch passes its deadline. Cheaper than fuel
-        // (a check at loop back-edges and function entries, not a counter per instruction).
-        config.epoch_interruption(true);
-        config.max_wasm_stack(WASM_STACK);
-        config.async_stack_size(CALL_STACK);
+        let mut config = codegen_config();
         let engine = match pool {
             None => Engine::new(&config)?,
             Some(size) => {
@@ -96,7 +102,26 @@ impl PluginEngine {
                 }
             }
         })?;
-        Ok(Arc::new(PluginEngine { engine, linker }))
+        Ok(Arc::new(PluginEngine { engine, linker, compiler: None }))
+    }
+
+    /// The largest plugin file this engine reads.
+    pub fn max_file_size(&self) -> u64 {
+        self.compiler.as_ref().map_or(u64::MAX, |c| c.limits.file_size.as_u64())
+    }
+
+    /// `bytes` compiled, by the isolated compiler if there is one.
+    pub(super) fn component(&self, bytes: &[u8]) -> anyhow::Result<Component> {
+        let Some(compiler) = &self.compiler else {
+            return Component::from_binary(&self.engine, bytes).map_err(anyhow::Error::from);
+        };
+        let code = compiler.compile(bytes)?;
+        // SAFETY: `code` is what `Component::serialize` wrote in a child process running
+        // this same executable with the settings of `codegen_config` (see
+        // `IsolatedCompiler::compile`), read whole from its stdout after it exited with
+        // success. Wasmtime checks its own header (its version, the target, the settings)
+        // before using it, and refuses code of another build.
+        unsafe { Component::deserialize(&self.engine, &code) }.map_err(anyhow::Error::from)
     }
 
     pub fn engine(&self) -> &Engine {
@@ -110,9 +135,7 @@ impl PluginEngine {
     /// anything the host does not provide, or if it does not export the plugin world.
     pub fn compile(&self, name: &str, bytes: &[u8]) -> anyhow::Result<CompiledPlugin> {
         check_not_core_module(bytes)?;
-        let component = Component::from_binary(&self.engine, bytes)
-            .map_err(anyhow::Error::from)
-            .context("not a valid WebAssembly component")?;
+        let component = self.component(bytes).context("not a valid WebAssembly component")?;
         self.link(name, bytes, component)
     }
 
@@ -125,7 +148,9 @@ impl PluginEngine {
         cache: &CompileCache,
     ) -> anyhow::Result<(CompiledPlugin, Origin)> {
         check_not_core_module(bytes)?;
-        let (component, origin) = cache.load(&self.engine, bytes).context("not a valid WebAssembly component")?;
+        let (component, origin) = cache
+            .load(&self.engine, bytes, |bytes| self.component(bytes))
+            .context("not a valid WebAssembly component")?;
         Ok((self.link(name, bytes, component)?, origin))
     }
 
@@ -144,9 +169,22 @@ impl PluginEngine {
     }
 }
 
+/// The engine settings that decide what compiled code looks like: the same in the host
+/// and in the isolated compiler, whose code the host loads.
+pub(super) fn codegen_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Deadlines: the store traps once the epoch passes its deadline. Cheaper than fuel
+    // (a check at loop back-edges and function entries, not a counter per instruction).
+    config.epoch_interruption(true);
+    config.max_wasm_stack(WASM_STACK);
+    config.async_stack_size(CALL_STACK);
+    config
+}
+
 /// A core module starts with the magic and version 1; a component has layer 1 in the
 /// upper half of the version word.
-fn check_not_core_module(bytes: &[u8]) -> anyhow::Result<()> {
+pub(super) fn check_not_core_module(bytes: &[u8]) -> anyhow::Result<()> {
     if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
         anyhow::bail!(
             "this is a core WebAssembly module, not a component: build it for `wasm32-wasip2`, or wrap it with `wasm-tools component new`"

@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use wasmtime::component::Component;
-
 use super::bindings::PluginPre;
 use super::cache::CompileCache;
 use super::engine::PluginEngine;
@@ -66,8 +64,10 @@ impl PluginEngine {
     /// Like [`PluginEngine::inspect`], compiling through `cache` when there is one.
     pub fn inspect_cached(&self, name: &str, bytes: &[u8], cache: Option<&CompileCache>) -> anyhow::Result<Inspection> {
         let component = match cache {
-            Some(cache) => cache.load(&self.engine, bytes).map(|(component, _)| component),
-            None => Component::from_binary(&self.engine, bytes).map_err(anyhow::Error::from),
+            Some(cache) => {
+                cache.load(&self.engine, bytes, |bytes| self.component(bytes)).map(|(component, _)| component)
+            }
+            None => self.component(bytes),
         };
         let component = match component {
             Ok(component) => component,

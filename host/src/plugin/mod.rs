@@ -1,6 +1,7 @@
 //! Plugins: compiling, sandboxing, running and hot-swapping WebAssembly components.
 //!
 //! - [`engine`]: the shared Wasmtime engine; compiles a `.wasm` into a [`CompiledPlugin`].
+//! - [`compiler`]: compiling a plugin file in a child process, bounded in time and memory.
 //! - [`cache`]: compiled plugins kept in `data_dir`, verified before they are loaded.
 //! - [`instance`]: one sandboxed instance with memory and time limits, one batch at a time.
 //! - [`host_api`]: the imports a plugin may call (logging, metrics), with their budgets.
@@ -18,6 +19,7 @@
 
 pub mod cache;
 pub mod chain;
+pub mod compiler;
 pub mod directory;
 pub mod engine;
 mod health;
