@@ -155,6 +155,17 @@ fn parse_key_value(arg: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // The plugin compiler runs within an address-space limit: no async runtime, whose
+    // threads (one per core) would take their stacks out of it.
+    if let Command::CompilePlugin = cli.command {
+        return match sluice::plugin::compiler::serve() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // A write past the file size limit (RLIMIT_FSIZE) raises SIGXFSZ, whose default action
     // kills the process. Ignored, the write fails with EFBIG instead, which the sink
     // reports and retries like a full disk, without acknowledging anything.
@@ -195,10 +206,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             say!("{}: ok ({} pipelines)", path.display(), config.pipelines.len())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::CompilePlugin => {
-            tokio::task::spawn_blocking(sluice::plugin::compiler::serve).await??;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::CompilePlugin => unreachable!("handled before the runtime starts"),
         Command::Plugin(PluginCommand::New { name, lang, dir }) => {
             let project = sluice::authoring::new::new(&name, lang.into(), &dir)?;
             say!(

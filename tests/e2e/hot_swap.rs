@@ -342,9 +342,18 @@ fn costly_component(functions: usize, instructions: usize) -> Vec<u8> {
     component
 }
 
-/// The pids of `pid`'s children.
-fn children(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default()
+/// The processes whose parent is `pid`, zombies included, as `(pid, command)`.
+fn children(pid: u32) -> Vec<(String, String)> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // `PID (COMMAND) STATE PPID …`; the command may hold spaces and parentheses.
+        let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
+        if rest.split(' ').nth(1) == Some(&pid.to_string()) {
+            children.push((entry.file_name().to_string_lossy().into_owned(), head.to_owned()));
+        }
+    }
+    children
 }
 
 /// Starts `transform` (passthrough) under `[host] plugin_compile = {limits}`, installs
@@ -358,6 +367,10 @@ fn refused_at_compile(limits: &str, file: &[u8], why: &str) {
     let running = scratch.start();
     let wait = Duration::from_secs(120);
     running.wait_for_log("sluice is running", wait);
+    assert!(
+        children(std::process::id()).iter().any(|(pid, _)| *pid == running.child.id().to_string()),
+        "children are seen"
+    );
 
     scratch.write("plugins/.transform.tmp", file);
     std::fs::rename(scratch.path("plugins/.transform.tmp"), scratch.path("plugins/transform.wasm")).unwrap();
@@ -365,7 +378,7 @@ fn refused_at_compile(limits: &str, file: &[u8], why: &str) {
     let log = running.log();
     let rejected = log.lines().find(|l| l.contains("new plugin file rejected")).unwrap();
     assert!(rejected.contains(why), "{rejected}");
-    assert_eq!(children(running.child.id()).trim(), "", "the compiler was stopped and reaped");
+    assert_eq!(children(running.child.id()), [], "the compiler was stopped and reaped");
 
     append(&scratch, (0..20).map(|i| format!("a{i}")));
     eventually(wait, "lines through the running version", || output_lines(&scratch).len() == 20);

@@ -7,8 +7,11 @@
 //! (the same executable, with the same engine settings, see
 //! [`super::engine::codegen_config`]), which reads the `.wasm` on stdin and writes the
 //! compiled code on stdout. The child runs with an address-space limit and on half the
-//! cores; the host stops it when its time is up. Whatever happens in there, the host only
-//! learns that this version cannot be used, and why. (Not at a lower CPU priority: on a
+//! cores; the host stops it when its time is up. A compilation that runs out of any of
+//! them costs the host a refusal of that version, with the reason, not its memory or its
+//! cores. This bounds resources; it is not a security boundary: the child is the host's
+//! own code, and what it writes is loaded as the compile cache's entries are, trusted
+//! once Wasmtime's header check passes. (Not at a lower CPU priority: on a
 //! busy machine a niced compiler starves, and a plugin that cannot compile in time at
 //! start is a host that cannot start; measured, a 3.5 MB Go plugin took 76 s at nice 10
 //! beside two busy loops.)
@@ -32,9 +35,14 @@ pub struct IsolatedCompiler {
 pub const SUBCOMMAND: &str = "compile-plugin";
 
 impl IsolatedCompiler {
-    /// A compiler that runs this very executable.
+    /// A compiler that runs this very executable: `/proc/self/exe`, which stays the running
+    /// build even after a package upgrade replaced the file it was started from (whose
+    /// code Wasmtime would refuse to load into this build).
     pub fn current(limits: CompileLimits) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("cannot find the host's own executable to compile plugins with")?;
+        let exe = PathBuf::from("/proc/self/exe");
+        if !exe.exists() {
+            anyhow::bail!("cannot find the host's own executable to compile plugins with: /proc is not mounted");
+        }
         Ok(Self::with_executable(exe, limits))
     }
 
@@ -72,9 +80,7 @@ impl IsolatedCompiler {
         }
         let mut child = command.spawn().with_context(|| format!("cannot start {}", self.exe.display()))?;
         let finished = self.run(&mut child, bytes);
-        if finished.is_err() {
-            let _ = child.kill();
-        }
+        // Reaped whatever happened (`run` killed it if it failed before it exited).
         let _ = child.wait();
         finished
     }
@@ -82,7 +88,7 @@ impl IsolatedCompiler {
     /// Feeds `bytes` to the child and collects what it writes, until it exits or its time
     /// is up.
     fn run(&self, child: &mut Child, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let (mut stdin, mut stdout, mut stderr) = (
+        let (mut stdin, stdout, mut stderr) = (
             child.stdin.take().expect("piped"),
             child.stdout.take().expect("piped"),
             child.stderr.take().expect("piped"),
@@ -97,24 +103,25 @@ impl IsolatedCompiler {
                 let _ = stderr.read_to_string(&mut said);
                 said
             });
-            let out = done_tx.clone();
+            let limits = &self.limits;
+            // No more than the child's address space could hold.
+            let most = limits.memory.as_u64();
             scope.spawn(move || {
                 let mut code = Vec::new();
-                let read = stdout.read_to_end(&mut code).map(|_| code);
-                let _ = out.send(read);
+                let read = stdout.take(most.saturating_add(1)).read_to_end(&mut code).map(|_| code);
+                let _ = done_tx.send(read);
             });
-            drop(done_tx);
-            let limits = &self.limits;
             let code = match done.recv_timeout(limits.timeout) {
-                Ok(read) => read.context("cannot read the compiler's output")?,
-                Err(_) => {
-                    let _ = child.kill();
-                    anyhow::bail!(
-                        "compiling it took longer than {:?} (`[host] plugin_compile.timeout`); the compiler was stopped",
-                        limits.timeout
-                    );
-                }
-            };
+                Ok(Ok(code)) if code.len() as u64 <= most => Ok(code),
+                Ok(Ok(_)) => Err(anyhow::anyhow!("the compiler wrote more than {} of code", limits.memory)),
+                Ok(Err(error)) => Err(anyhow::Error::from(error).context("cannot read the compiler's output")),
+                Err(_) => Err(anyhow::anyhow!(
+                    "compiling it took longer than {:?} (`[host] plugin_compile.timeout`); the compiler was stopped",
+                    limits.timeout
+                )),
+            }
+            // Stopped before the scope ends, which waits for the threads on its pipes.
+            .inspect_err(|_| drop(child.kill()))?;
             let status = child.wait().context("cannot wait for the compiler")?;
             let said = said.join().unwrap_or_default();
             match status.success() {

@@ -4,15 +4,17 @@
 //! After that, a changed file is read, compiled off the async runtime, and published on
 //! the plugin's `watch` channel, where each pipeline's chain picks it up. A file that
 //! fails to compile is reported and never published, so a broken build never replaces a
-//! working one. Removing a file keeps the loaded version running.
+//! working one. Removing a file keeps the loaded version running. A refused file is
+//! remembered by its SHA-256 and not compiled again until its contents change (or the
+//! host restarts), however many events the watcher sends for it.
 //!
 //! Copying a large file in place may be seen half-written: it then fails to compile, is
 //! reported, and is picked up again once the copy completes. Copying to a temporary name
 //! and renaming it into place avoids the noise.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -21,7 +23,7 @@ use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, ne
 use tokio::sync::{mpsc, watch};
 
 use super::cache::{CompileCache, Origin};
-use super::engine::{CompiledPlugin, PluginEngine};
+use super::engine::{CompiledPlugin, PluginEngine, version_of};
 
 /// How long the directory must be quiet before a change is acted on.
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -31,6 +33,10 @@ pub struct PluginDirectory {
     engine: Arc<PluginEngine>,
     cache: Arc<CompileCache>,
     plugins: BTreeMap<String, watch::Sender<Arc<CompiledPlugin>>>,
+    /// The version of each plugin's file last refused, so that more events for the same
+    /// file (a watcher may send several for one copy) do not compile it again: a refusal
+    /// can cost a compilation's whole time and memory limits.
+    refused: Mutex<HashMap<String, String>>,
 }
 
 /// Keeps the directory watched; dropping it stops the watching.
@@ -63,7 +69,7 @@ impl PluginDirectory {
         if !failures.is_empty() {
             anyhow::bail!("{}", failures.join("\n"));
         }
-        Ok(Arc::new(PluginDirectory { dir: dir.to_owned(), engine, cache, plugins }))
+        Ok(Arc::new(PluginDirectory { dir: dir.to_owned(), engine, cache, plugins, refused: Mutex::default() }))
     }
 
     /// The versions of plugin `name`, starting with the loaded one.
@@ -120,14 +126,31 @@ impl PluginDirectory {
             return;
         }
         let started = std::time::Instant::now();
-        match compile_file(&self.engine, &self.cache, &self.dir, name).await {
-            Ok((compiled, _)) if compiled.version == sender.borrow().version => {}
+        let running = sender.borrow().version.clone();
+        let compiled = match read_file(&self.engine, &self.dir, name).await {
+            Ok((path, bytes)) => {
+                let version = version_of(&bytes);
+                if version == running {
+                    return;
+                }
+                if self.refused.lock().expect("not poisoned").get(name) == Some(&version) {
+                    tracing::debug!(plugin = name, %version, "plugin file unchanged since it was rejected");
+                    return;
+                }
+                let compiled = compile_bytes(&self.engine, &self.cache, name, path, bytes).await;
+                if compiled.is_err() {
+                    self.refused.lock().expect("not poisoned").insert(name.to_owned(), version);
+                }
+                compiled
+            }
+            Err(e) => Err(e),
+        };
+        match compiled {
             Ok((compiled, origin)) => {
                 tracing::info!(plugin = name, version = %compiled.version, ?origin, took = ?started.elapsed(), "new plugin version compiled");
                 sender.send_replace(Arc::new(compiled));
             }
             Err(e) => {
-                let running = sender.borrow().version.clone();
                 tracing::error!(plugin = name, %running, error = format!("{e:#}"), "new plugin file rejected; the running version stays");
             }
         }
@@ -162,10 +185,27 @@ async fn compile_file(
     dir: &Path,
     name: &str,
 ) -> anyhow::Result<(CompiledPlugin, Origin)> {
+    let (path, bytes) = read_file(engine, dir, name).await?;
+    compile_bytes(engine, cache, name, path, bytes).await
+}
+
+/// The path and contents of `dir/NAME.wasm`, within the engine's file size limit.
+async fn read_file(engine: &PluginEngine, dir: &Path, name: &str) -> anyhow::Result<(PathBuf, Vec<u8>)> {
     let path = dir.join(format!("{name}.wasm"));
     let bytes = read_at_most(&path, engine.max_file_size())
         .await
         .with_context(|| format!("plugin `{name}`: cannot read {}", path.display()))?;
+    Ok((path, bytes))
+}
+
+/// Compiles (or loads from `cache`) the plugin `name` read from `path`, on a blocking thread.
+async fn compile_bytes(
+    engine: &Arc<PluginEngine>,
+    cache: &Arc<CompileCache>,
+    name: &str,
+    path: PathBuf,
+    bytes: Vec<u8>,
+) -> anyhow::Result<(CompiledPlugin, Origin)> {
     let (engine, cache) = (engine.clone(), cache.clone());
     let name = name.to_owned();
     tokio::task::spawn_blocking(move || {

@@ -163,10 +163,13 @@ impl PluginEngine {
         let pre = PluginPre::new(instance_pre).map_err(anyhow::Error::from).context(
             "the component does not export the `sluice:plugin/transform` interface of the `sluice:plugin/plugin` world",
         )?;
-        let digest = Sha256::digest(bytes);
-        let version = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        Ok(CompiledPlugin { name: name.to_owned(), version, size: bytes.len(), pre })
+        Ok(CompiledPlugin { name: name.to_owned(), version: version_of(bytes), size: bytes.len(), pre })
     }
+}
+
+/// The version of a plugin file: the first 12 hex digits of its SHA-256.
+pub fn version_of(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The engine settings that decide what compiled code looks like: the same in the host

@@ -167,7 +167,12 @@ fn log(
     message: &WasmStr,
     fields: &WasmList<(WasmStr, WasmStr)>,
 ) -> wasmtime::Result<()> {
-    // For UTF-8 strings (every SDK's) `to_str` borrows the plugin's memory: no copy.
+    // For UTF-8 strings (every SDK's) `to_str` borrows the plugin's memory: no copy. (A
+    // component that declares UTF-16 strings has each one transcoded, one at a time.)
+    if store.data().logs.lines_left == 0 {
+        store.data_mut().logs.dropped += 1;
+        return Ok(());
+    }
     let mut len = message.to_str(store.as_context())?.len();
     let left = store.data().logs.bytes_left();
     for i in 0..fields.len() {

@@ -330,17 +330,19 @@ impl WasmtimeCap {
 /// Which of [`WasmtimeCap`] ended the call, if one did. Wasmtime reports both with error
 /// types it does not export, so they are known by their messages (of Wasmtime 48; the
 /// end-to-end tests that reach each cap fail if a new version words them differently).
+/// Only the root cause is read: the contexts above it include the wasm backtrace, whose
+/// function names are the plugin's to choose.
 fn wasmtime_cap(error: &wasmtime::Error) -> Option<WasmtimeCap> {
-    error.chain().find_map(|cause| {
-        let text = cause.to_string();
-        if text.contains("fuel allocated for hostcalls has been exhausted") {
-            Some(WasmtimeCap::HostCallBytes)
-        } else if text.contains("store handle limit exceeded") {
-            Some(WasmtimeCap::Handles)
-        } else {
-            None
-        }
-    })
+    let text = error.root_cause().to_string();
+    if text
+        == "too much data is being copied between the host and the guest: fuel allocated for hostcalls has been exhausted"
+    {
+        Some(WasmtimeCap::HostCallBytes)
+    } else if text.ends_with("store handle limit exceeded") && text.starts_with("cannot ") {
+        Some(WasmtimeCap::Handles)
+    } else {
+        None
+    }
 }
 
 fn decode_result(buf: Bytes, count: usize, outputs_per_record: usize) -> Result<PluginResult, String> {
