@@ -7,7 +7,8 @@
 //! - At-least-once: nothing is missing and each key's first arrivals are in order; the
 //!   records read again after a kill are counted and reported.
 //! - Exactly-once: a `read_committed` reader finds every record exactly once and each
-//!   key's records in order; a `read_uncommitted` reader shows that kills did interrupt
+//!   key's records in order; each kill lands while the host has records in a transaction
+//!   it has not committed, and a `read_uncommitted` reader shows that kills did interrupt
 //!   transactions (their aborted records are there), so the test did exercise the aborts.
 
 use std::time::{Duration, Instant};
@@ -33,13 +34,26 @@ fn kill_delays() -> Vec<u64> {
     delays
 }
 
+/// When a host is killed, once its delay after the slice's first outputs has passed.
+#[derive(Clone, Copy, PartialEq)]
+enum Moment {
+    /// At once.
+    Now,
+    /// At the first moment the host has records in a transaction it has not committed, so
+    /// that the kill interrupts one. A kill at a random moment can miss every time: with
+    /// transactions committed every 50 ms, one CI run's ten kills all fell between them.
+    InATransaction,
+}
+
 /// Feeds the `N` records of [`keyed_events`] into `in` in `KILLS` slices, each spread over
-/// about two seconds; during each slice starts `victim` and SIGKILLs it `delay` after
-/// outputs of the slice are written (on a loaded machine a host can take a second or
-/// more from its assignment to its first output). Returns how long the kills took.
-fn feed_while_killing(broker: &Broker, victim: &Scratch) -> Duration {
+/// about two seconds; during each slice starts `victim` and SIGKILLs it, at `moment`,
+/// `delay` after outputs of the slice are written (on a loaded machine a host can take a
+/// second or more from its assignment to its first output). Returns how long the kills
+/// took and how many of them interrupted a transaction with records in it.
+fn feed_while_killing(broker: &Broker, victim: &Scratch, moment: Moment) -> (Duration, u64) {
     let started = Instant::now();
     let slice = N / KILLS;
+    let mut interrupted = 0;
     for (i, delay) in kill_delays().into_iter().enumerate() {
         let mut running = victim.start();
         running.wait_for_log("partition assigned", Duration::from_secs(60));
@@ -57,10 +71,25 @@ fn feed_while_killing(broker: &Broker, victim: &Scratch) -> Duration {
         });
         eventually(Duration::from_secs(60), "outputs of the slice written", || broker.end_offsets("out") > written);
         std::thread::sleep(Duration::from_millis(delay));
+        if moment == Moment::InATransaction {
+            // Frozen while the broker is asked, the host cannot commit in between. The
+            // slice may be all written and committed first (then this kill misses).
+            let mut open = false;
+            eventually(Duration::from_secs(60), "records in an open transaction", || {
+                running.signal(libc::SIGSTOP);
+                open = broker.undecided("out") > 0;
+                if open || feeder.is_finished() {
+                    return true;
+                }
+                running.signal(libc::SIGCONT);
+                false
+            });
+            interrupted += u64::from(open);
+        }
         running.kill();
         feeder.join().unwrap();
     }
-    started.elapsed()
+    (started.elapsed(), interrupted)
 }
 
 /// Per key, every record once and in order.
@@ -79,7 +108,7 @@ fn at_least_once_sigkilled_hosts_lose_nothing_and_repeat_little() {
     let broker = Broker::kafka().with_pipeline_topics(4);
     let host = Scratch::with_plugins(&["json-validate"]);
     host.config(kafka_pipeline(&broker, "crash", GROUP_SETTINGS));
-    let took = feed_while_killing(&broker, &host);
+    let (took, _) = feed_while_killing(&broker, &host, Moment::Now);
 
     let last = host.start();
     let out = broker.consume("out", N as usize, Duration::from_secs(180));
@@ -105,14 +134,17 @@ fn exactly_once_sigkilled_hosts_deliver_every_record_once_in_order() {
     let host = Scratch::with_plugins(&["json-validate"]);
     let config = kafka_pipeline(&broker, "crash-eos", GROUP_SETTINGS);
     host.config(exactly_once(config, &broker.group("crash-eos")));
-    let took = feed_while_killing(&broker, &host);
+    let (took, interrupted) = feed_while_killing(&broker, &host, Moment::InATransaction);
 
     let last = host.start();
     let out = broker.consume("out", N as usize, Duration::from_secs(180));
     assert_each_once_in_order(&out, &last.log());
     let uncommitted = broker.consume_as("out", "read_uncommitted", N as usize, Duration::from_secs(60));
     let aborted = uncommitted.len() - out.len();
-    eprintln!("exactly-once, {KILLS} SIGKILLs in {took:.0?}: {N} records once each; {aborted} aborted on the way");
+    eprintln!(
+        "exactly-once, {KILLS} SIGKILLs in {took:.0?}, {interrupted} in a transaction with records: \
+         {N} records once each; {aborted} aborted on the way"
+    );
     assert!(aborted > 0, "no kill interrupted a transaction with records in it: the test did not test the aborts");
 }
 
@@ -129,7 +161,7 @@ fn exactly_once_with_two_hosts_one_sigkilled_delivers_every_record_once_in_order
     });
     let steady = steady.start();
     steady.wait_for_log("partition assigned", Duration::from_secs(60));
-    let took = feed_while_killing(&broker, &victim);
+    let (took, _) = feed_while_killing(&broker, &victim, Moment::Now);
 
     let out = broker.consume("out", N as usize, Duration::from_secs(180));
     assert_each_once_in_order(&out, &steady.log());

@@ -97,8 +97,21 @@ impl Broker {
     /// The sum of `topic`'s partitions' end offsets: it grows with every record written,
     /// committed or not.
     pub fn end_offsets(&self, topic: &str) -> i64 {
+        self.end_offsets_as(topic, "read_uncommitted")
+    }
+
+    /// How many offsets of `topic` belong to transactions not yet committed or aborted:
+    /// the distance from each partition's last stable offset to its end.
+    pub fn undecided(&self, topic: &str) -> i64 {
+        self.end_offsets_as(topic, "read_uncommitted") - self.end_offsets_as(topic, "read_committed")
+    }
+
+    /// [`Broker::end_offsets`] as a client at `isolation.level` `isolation` sees them: a
+    /// `read_committed` one is given each partition's last stable offset, where the first
+    /// transaction still open begins.
+    fn end_offsets_as(&self, topic: &str, isolation: &str) -> i64 {
         let topic = &self.topic(topic);
-        let consumer: BaseConsumer = self.client().create().unwrap();
+        let consumer: BaseConsumer = self.client().set("isolation.level", isolation).create().unwrap();
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
         let partitions = metadata.topics()[0].partitions();
         let ends = partitions.iter().map(|p| consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)));
