@@ -14,6 +14,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use sluice::config::FailurePolicy;
 use sluice::plugin::chain::{Chain, SlotSpec};
+use sluice::plugin::versions::SlotReport;
 use sluice::plugin::{PluginEngine, PluginInstance, Sandbox};
 use sluice::record::{Record, RecordMeta};
 
@@ -71,6 +72,7 @@ fn isolate(c: &mut Criterion) {
             sandbox: Sandbox::default(),
             on_failure: FailurePolicy::DeadLetter,
             rollback_after: 0,
+            report: SlotReport::unread(),
         };
         let mut chain = Chain::start("bench", vec![spec]).unwrap();
         for n in [500, 5000] {

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::plugin::versions::SlotStates;
+
 /// Counters one pipeline updates once per batch (never per record).
 #[derive(Default, Debug)]
 pub struct PipelineStats {
@@ -63,8 +65,9 @@ pub fn log_totals(pipelines: &[(String, Arc<PipelineStats>)], elapsed: Duration)
     }
 }
 
-/// Logs one line per pipeline every `interval` until the pipelines are gone.
-pub async fn report(pipelines: Vec<(String, Arc<PipelineStats>)>, interval: Duration) {
+/// Logs one line per pipeline every `interval` until the pipelines are gone, with how many
+/// of its plugin slots hold a new version waiting for a batch to take over at (`slots`).
+pub async fn report(pipelines: Vec<(String, Arc<PipelineStats>)>, slots: Arc<SlotStates>, interval: Duration) {
     let mut previous: Vec<[u64; 7]> = pipelines.iter().map(|(_, s)| s.snapshot()).collect();
     let mut last = Instant::now();
     let mut ticker = tokio::time::interval(interval);
@@ -85,6 +88,7 @@ pub async fn report(pipelines: Vec<(String, Arc<PipelineStats>)>, interval: Dura
                 skipped = now[4],
                 batches_acked = now[5],
                 rollbacks = now[6],
+                versions_pending = slots.pending(name),
                 records_per_sec = format_args!("{rate:.0}"),
                 "pipeline status"
             );

@@ -53,7 +53,7 @@ const SINK_QUEUE: usize = 16;
 pub async fn check(config: &Config) -> anyhow::Result<()> {
     let directory = load_plugins(config).await?;
     for (name, pipeline) in &config.pipelines {
-        let specs = slot_specs(config, &directory, pipeline);
+        let specs = slot_specs(config, &directory, name, pipeline);
         let name = name.clone();
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
@@ -102,7 +102,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         let mut inboxes = Vec::with_capacity(count);
         for index in 0..count {
             let (batches_tx, batches_rx) = mpsc::channel(BATCH_QUEUE);
-            let specs = slot_specs(&config, &directory, pipeline);
+            let specs = slot_specs(&config, &directory, name, pipeline);
             let worker = Worker { pipeline: name.clone(), index, router: router.clone(), stopping: shutdown.clone() };
             workers.push(worker.start(specs, batches_rx).await?);
             inboxes.push(batches_tx);
@@ -139,7 +139,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let _watch = directory.watch()?;
     // The routers hold the only senders now, so sinks stop once every pipeline has.
     drop(sinks);
-    let reporter = tokio::spawn(status::report(all_stats.clone(), config.host.status_interval));
+    let reporter =
+        tokio::spawn(status::report(all_stats.clone(), directory.slots().clone(), config.host.status_interval));
     tracing::info!(pipelines = config.pipelines.len(), "sluice is running");
     let started = std::time::Instant::now();
 
@@ -196,9 +197,10 @@ fn pool_size(config: &Config) -> PoolSize {
     PoolSize::for_slots(slots, &limits)
 }
 
-fn slot_specs(config: &Config, directory: &PluginDirectory, pipeline: &PipelineConfig) -> Vec<SlotSpec> {
+fn slot_specs(config: &Config, directory: &PluginDirectory, name: &str, pipeline: &PipelineConfig) -> Vec<SlotSpec> {
     let spec = |p: &crate::config::PluginRef| SlotSpec {
         versions: directory.subscribe(&p.name).expect("every named plugin was loaded"),
+        report: directory.slots().register(&p.name, name),
         config: flatten_plugin_config(&p.config).expect("config checked plugin tables"),
         sandbox: Sandbox::of(&config.host.plugin_limits, p),
         on_failure: p.on_failure,

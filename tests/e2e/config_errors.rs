@@ -87,7 +87,7 @@ fn a_plugin_file_that_is_not_a_component_stops_the_start_with_the_reason() {
         stderr.contains(&format!("plugin `router` ({})", scratch.path("plugins/router.wasm").display())),
         "{stderr}"
     );
-    assert!(stderr.contains("not a valid WebAssembly component"), "{stderr}");
+    assert!(stderr.contains("not a WebAssembly file: it does not begin with the bytes 00 61 73 6d"), "{stderr}");
 }
 
 #[test]

@@ -22,6 +22,13 @@ fn append(scratch: &Scratch, lines: impl IntoIterator<Item = String>) {
     }
 }
 
+/// Writes `bytes` as `plugins/transform.wasm` the way a deploy should: to a temporary
+/// name, renamed into place.
+fn replace_transform(scratch: &Scratch, bytes: &[u8]) {
+    scratch.write("plugins/.transform.tmp", bytes);
+    std::fs::rename(scratch.path("plugins/.transform.tmp"), scratch.path("plugins/transform.wasm")).unwrap();
+}
+
 fn output_lines(scratch: &Scratch) -> Vec<String> {
     let text = std::fs::read_to_string(scratch.path("out/out.txt")).unwrap_or_default();
     text.lines().map(str::to_owned).collect()
@@ -56,6 +63,64 @@ fn a_new_plugin_file_takes_over_and_a_broken_one_is_refused() {
     eventually(wait, "lines after the refused versions", || output_lines(&scratch).len() == 150);
     assert!(output_lines(&scratch)[100..].iter().all(|l| l.starts_with('C')), "{:?}", output_lines(&scratch));
     assert!(scratch.read_envelopes("out/dlq.jsonl").is_empty());
+}
+
+/// The version `sluice` gives the built plugin `name`: its file's SHA-256, 12 hex digits.
+fn version_of(name: &str) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(built_plugins().join(format!("{name}.wasm"))).unwrap();
+    sha2::Sha256::digest(bytes).iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_refused_file_is_reported_once_in_one_line_naming_the_version_that_really_runs() {
+    let scratch = Scratch::with_plugins(&[]);
+    scratch.install_plugin("passthrough", "transform");
+    scratch.write("input.txt", "");
+    scratch.config(format!("[host]\nstatus_interval = \"100ms\"\n\n{}", config()));
+    let running = scratch.start();
+    let wait = Duration::from_secs(60);
+    running.wait_for_log("sluice is running", wait);
+    let rejections = || {
+        let log = running.log();
+        log.lines().filter(|l| l.contains("new plugin file rejected")).map(str::to_owned).collect::<Vec<_>>()
+    };
+
+    // A version whose init refuses the (empty) config is published, and never runs.
+    scratch.install_plugin("filter", "transform");
+    running.wait_for_log("new plugin version failed to start", wait);
+    replace_transform(&scratch, b"not a plugin");
+    eventually(wait, "the refusal", || rejections().len() == 1);
+    let refusal = &rejections()[0];
+    assert!(refusal.contains(&format!("running={}", version_of("passthrough"))), "{refusal}");
+    assert!(refusal.contains("not a WebAssembly file: it does not begin with the bytes 00 61 73 6d"), "{refusal}");
+
+    // The same contents again: not compiled, not reported. Then a WebAssembly header with
+    // garbage after it, which Wasmtime's parser refuses: reported once, on one line.
+    replace_transform(&scratch, b"not a plugin");
+    running.wait_for_log("plugin file unchanged since it was rejected", wait);
+    replace_transform(&scratch, b"\0asm\x0d\0\x01\0garbage");
+    eventually(wait, "the second refusal", || rejections().len() == 2);
+    let refusal = &rejections()[1];
+    assert!(refusal.contains("not a valid WebAssembly component") && !refusal.contains("\\n"), "{refusal}");
+
+    // A version ready with no record to take over at says so, and the status counts it.
+    scratch.install_plugin("uppercase", "transform");
+    running.wait_for_log("new plugin version ready; it takes over at the next batch", wait);
+    let status_after = |marker: &str, pending: &str| {
+        let log = running.log();
+        log.find(marker)
+            .is_some_and(|at| log[at..].lines().any(|l| l.contains("pipeline status") && l.contains(pending)))
+    };
+    eventually(wait, "a status line counting the version", || {
+        status_after("it takes over at the next", "versions_pending=1")
+    });
+    append(&scratch, ["a".to_owned()]);
+    eventually(wait, "the line through the new version", || output_lines(&scratch) == ["A"]);
+    eventually(wait, "a status line after the swap", || status_after("plugin swapped", "versions_pending=0"));
+    replace_transform(&scratch, b"still not a plugin");
+    eventually(wait, "the third refusal", || rejections().len() == 3);
+    assert!(rejections()[2].contains(&format!("running={}", version_of("uppercase"))), "{}", rejections()[2]);
 }
 
 #[test]
@@ -372,8 +437,7 @@ fn refused_at_compile(limits: &str, file: &[u8], why: &str) {
         "children are seen"
     );
 
-    scratch.write("plugins/.transform.tmp", file);
-    std::fs::rename(scratch.path("plugins/.transform.tmp"), scratch.path("plugins/transform.wasm")).unwrap();
+    replace_transform(&scratch, file);
     running.wait_for_log("new plugin file rejected; the running version stays", wait);
     let log = running.log();
     let rejected = log.lines().find(|l| l.contains("new plugin file rejected")).unwrap();

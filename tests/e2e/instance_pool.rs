@@ -9,6 +9,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use sluice::config::FailurePolicy;
 use sluice::plugin::chain::{Chain, SlotSpec};
 use sluice::plugin::pool::PoolSize;
+use sluice::plugin::versions::SlotReport;
 use sluice::plugin::{CompiledPlugin, PluginEngine, PluginInstance, Sandbox};
 use sluice::record::{Record, RecordMeta};
 
@@ -81,6 +82,7 @@ fn one_slots_worth_of_pool_carries_swaps_isolation_and_rollbacks() {
         sandbox: Sandbox::default(),
         on_failure: FailurePolicy::DeadLetter,
         rollback_after: 1,
+        report: SlotReport::unread(),
     };
     let mut chain = Chain::start("pool-test", vec![spec]).unwrap();
     let mut rollbacks = 0;

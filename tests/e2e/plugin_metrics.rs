@@ -7,6 +7,7 @@ use std::time::Duration;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use sluice::config::FailurePolicy;
 use sluice::plugin::chain::{Chain, SlotSpec};
+use sluice::plugin::versions::SlotReport;
 use sluice::plugin::{PluginEngine, PluginInstance, Sandbox};
 use sluice::record::{Record, RecordMeta};
 
@@ -68,6 +69,7 @@ fn skipped_records_are_counted_with_plugin_and_pipeline_labels() {
         sandbox: Sandbox::default(),
         on_failure: FailurePolicy::Skip,
         rollback_after: 0,
+        report: SlotReport::unread(),
     };
     let mut chain = Chain::start("orders", vec![spec]).unwrap();
     let records: Vec<Record> = ["a", "panic", "b", "panic", "c"].into_iter().map(Record::from_value).collect();

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use crate::codec::{self, LineFormat};
 use crate::config::FailurePolicy;
 use crate::plugin::chain::{Chain, ChainResult, SlotSpec};
+use crate::plugin::versions::SlotReport;
 use crate::plugin::{PluginEngine, Sandbox};
 use crate::record::{Record, RecordMeta};
 
@@ -68,6 +69,7 @@ pub fn run(
         sandbox: Sandbox::default(),
         on_failure: FailurePolicy::DeadLetter,
         rollback_after: 0,
+        report: SlotReport::unread(),
     };
     let mut chain = Chain::start("plugin-test", vec![spec]).map_err(anyhow::Error::msg)?;
 

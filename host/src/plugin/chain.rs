@@ -28,6 +28,7 @@ use super::instance::{PluginInstance, PluginOutput, PluginResult};
 use super::isolate::isolate;
 use super::sandbox::Sandbox;
 use super::swap::{Ready, prepare_new_versions};
+use super::versions::SlotReport;
 use crate::config::FailurePolicy;
 use crate::record::{Record, RecordMeta};
 
@@ -83,6 +84,8 @@ pub struct SlotSpec {
     pub on_failure: FailurePolicy,
     /// Roll a new version back after it failed this many first batches; 0: never.
     pub rollback_after: u32,
+    /// Where the slot says which version it runs.
+    pub report: SlotReport,
 }
 
 pub struct Chain {
@@ -95,11 +98,11 @@ impl Chain {
     /// the tasks that prepare new versions.
     pub fn start(pipeline: &str, specs: Vec<SlotSpec>) -> Result<Chain, String> {
         let mut slots = Vec::with_capacity(specs.len());
-        for SlotSpec { mut versions, config, sandbox, on_failure, rollback_after } in specs {
+        for SlotSpec { mut versions, config, sandbox, on_failure, rollback_after, report } in specs {
             let version = versions.borrow_and_update().clone();
             let instance = PluginInstance::start(version.clone(), pipeline, &config, &sandbox)?;
             let sandbox = Arc::new(sandbox);
-            let ready = Arc::new(Ready::default());
+            let ready = Arc::new(Ready::new(report, &version.version));
             let preparer = tokio::spawn(prepare_new_versions(
                 versions,
                 ready.clone(),
@@ -264,6 +267,7 @@ impl Slot {
             Ok(instance) => {
                 metrics::counter!("sluice_plugin_rollbacks_total", "plugin" => failing.name.clone(), "pipeline" => self.pipeline.clone()).increment(1);
                 tracing::error!(plugin = %failing.name, pipeline = %self.pipeline, failing = %failing.version, batches, back_to = %previous.version, "the new plugin version failed on its first batches; rolled back to the previous version (replace the file to try another)");
+                self.ready.running(&previous.version);
                 self.version = previous;
                 self.instance = Some(instance);
                 true

@@ -156,7 +156,7 @@ fn failure(status: ExitStatus, said: &str, limits: &CompileLimits) -> anyhow::Er
 pub fn serve() -> anyhow::Result<()> {
     let mut bytes = Vec::new();
     std::io::stdin().read_to_end(&mut bytes).context("cannot read the plugin")?;
-    super::engine::check_not_core_module(&bytes)?;
+    super::engine::check_header(&bytes)?;
     let engine = wasmtime::Engine::new(&super::engine::codegen_config())?;
     let component = wasmtime::component::Component::from_binary(&engine, &bytes)?;
     let code = component.serialize()?;

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::cache::{CompileCache, Origin};
 use super::engine::{CompiledPlugin, PluginEngine, version_of};
+use super::versions::SlotStates;
 
 /// How long the directory must be quiet before a change is acted on.
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -37,6 +38,8 @@ pub struct PluginDirectory {
     /// file (a watcher may send several for one copy) do not compile it again: a refusal
     /// can cost a compilation's whole time and memory limits.
     refused: Mutex<HashMap<String, String>>,
+    /// What the chains run, which a published version may never be.
+    slots: Arc<SlotStates>,
 }
 
 /// Keeps the directory watched; dropping it stops the watching.
@@ -69,12 +72,18 @@ impl PluginDirectory {
         if !failures.is_empty() {
             anyhow::bail!("{}", failures.join("\n"));
         }
-        Ok(Arc::new(PluginDirectory { dir: dir.to_owned(), engine, cache, plugins, refused: Mutex::default() }))
+        let slots = Arc::default();
+        Ok(Arc::new(PluginDirectory { dir: dir.to_owned(), engine, cache, plugins, refused: Mutex::default(), slots }))
     }
 
     /// The versions of plugin `name`, starting with the loaded one.
     pub fn subscribe(&self, name: &str) -> Option<watch::Receiver<Arc<CompiledPlugin>>> {
         self.plugins.get(name).map(watch::Sender::subscribe)
+    }
+
+    /// What every chain slot runs and holds ready; each slot registers itself here.
+    pub fn slots(&self) -> &Arc<SlotStates> {
+        &self.slots
     }
 
     /// Starts watching the directory; new versions are published until the returned
@@ -126,11 +135,13 @@ impl PluginDirectory {
             return;
         }
         let started = std::time::Instant::now();
-        let running = sender.borrow().version.clone();
+        // The newest version published; the chains may run another (one that failed its
+        // `init` was published and never ran).
+        let latest = sender.borrow().version.clone();
         let compiled = match read_file(&self.engine, &self.dir, name).await {
             Ok((path, bytes)) => {
                 let version = version_of(&bytes);
-                if version == running {
+                if version == latest {
                     return;
                 }
                 if self.refused.lock().expect("not poisoned").get(name) == Some(&version) {
@@ -151,10 +162,17 @@ impl PluginDirectory {
                 sender.send_replace(Arc::new(compiled));
             }
             Err(e) => {
-                tracing::error!(plugin = name, %running, error = format!("{e:#}"), "new plugin file rejected; the running version stays");
+                let running = self.slots.running(name);
+                tracing::error!(plugin = name, %running, error = one_line(&format!("{e:#}")), "new plugin file rejected; the running version stays");
             }
         }
     }
+}
+
+/// `message` on one line, each run of white space (line breaks among it: Wasmtime's
+/// messages hold pretty-printed byte arrays) made one space.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `dir/NAME.wasm` → `NAME`; anything else (temporary files, other extensions) → `None`.

@@ -134,7 +134,7 @@ impl PluginEngine {
     /// Fails, saying why, if the bytes are not a component, if the component imports
     /// anything the host does not provide, or if it does not export the plugin world.
     pub fn compile(&self, name: &str, bytes: &[u8]) -> anyhow::Result<CompiledPlugin> {
-        check_not_core_module(bytes)?;
+        check_header(bytes)?;
         let component = self.component(bytes).context("not a valid WebAssembly component")?;
         self.link(name, bytes, component)
     }
@@ -147,7 +147,7 @@ impl PluginEngine {
         bytes: &[u8],
         cache: &CompileCache,
     ) -> anyhow::Result<(CompiledPlugin, Origin)> {
-        check_not_core_module(bytes)?;
+        check_header(bytes)?;
         let (component, origin) = cache
             .load(&self.engine, bytes, |bytes| self.component(bytes))
             .context("not a valid WebAssembly component")?;
@@ -185,13 +185,23 @@ pub(super) fn codegen_config() -> Config {
     config
 }
 
-/// A core module starts with the magic and version 1; a component has layer 1 in the
-/// upper half of the version word.
-pub(super) fn check_not_core_module(bytes: &[u8]) -> anyhow::Result<()> {
-    if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
-        anyhow::bail!(
+/// Refuses, in words a person reads, a file that is not a component before Wasmtime sees
+/// it (whose message for a file that is not WebAssembly at all spans lines of byte
+/// arrays). A core module starts with the magic and version 1; a component has layer 1 in
+/// the upper half of the version word.
+pub(super) fn check_header(bytes: &[u8]) -> anyhow::Result<()> {
+    match bytes {
+        [] => anyhow::bail!("not a WebAssembly file: the file is empty"),
+        [0, b'a', b's', b'm', 1, 0, 0, 0, ..] => anyhow::bail!(
             "this is a core WebAssembly module, not a component: build it for `wasm32-wasip2`, or wrap it with `wasm-tools component new`"
-        );
+        ),
+        [0, b'a', b's', b'm', ..] => Ok(()),
+        _ => {
+            let first: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            anyhow::bail!(
+                "not a WebAssembly file: it does not begin with the bytes 00 61 73 6d but with {}",
+                first.join(" ")
+            )
+        }
     }
-    Ok(())
 }

@@ -15,6 +15,7 @@
 //!   that fails its first batches.
 //! - [`swap`]: starting new versions off the pipeline's thread for the chain to take over.
 //! - [`directory`]: the watched plugins directory that publishes new versions.
+//! - [`versions`]: which version every slot runs and holds ready, for messages and status.
 //! - [`inspect`]: what `sluice plugin check` reports about a file.
 
 pub mod cache;
@@ -32,6 +33,7 @@ pub mod pool;
 pub mod sandbox;
 mod stdio;
 mod swap;
+pub mod versions;
 
 pub use engine::{CompiledPlugin, PluginEngine};
 pub use instance::{PluginInstance, PluginLabel};

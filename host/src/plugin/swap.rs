@@ -10,13 +10,15 @@ use tokio::sync::watch;
 use super::engine::CompiledPlugin;
 use super::instance::PluginInstance;
 use super::sandbox::Sandbox;
+use super::versions::SlotReport;
 
 /// A started instance of a newer version, waiting for the gap between two batches; and
 /// whether the host is stopping, which ends a backoff pause as a new version does.
-#[derive(Default)]
 pub struct Ready {
     state: Mutex<ReadyState>,
     changed: Condvar,
+    /// Where the slot says which version it runs and which it holds ready.
+    report: SlotReport,
 }
 
 #[derive(Default)]
@@ -26,12 +28,28 @@ struct ReadyState {
 }
 
 impl Ready {
+    /// The slot of a chain that starts on `running`, reporting its versions to `report`.
+    pub fn new(report: SlotReport, running: &str) -> Ready {
+        report.running(running);
+        Ready { state: Mutex::default(), changed: Condvar::new(), report }
+    }
+
+    /// The instance of the newer version, if one is ready; the slot runs it from now on.
     pub fn take(&self) -> Option<PluginInstance> {
-        self.state.lock().expect("ready slot poisoned").instance.take()
+        let instance = self.state.lock().expect("ready slot poisoned").instance.take()?;
+        self.report.running(&instance.plugin().version);
+        Some(instance)
+    }
+
+    /// The slot went back to `version` (a rollback).
+    pub fn running(&self, version: &str) {
+        self.report.running(version);
     }
 
     fn put(&self, instance: PluginInstance) {
-        self.state.lock().expect("ready slot poisoned").instance = Some(instance);
+        let mut state = self.state.lock().expect("ready slot poisoned");
+        self.report.ready(&instance.plugin().version);
+        state.instance = Some(instance);
         self.changed.notify_all();
     }
 
@@ -65,7 +83,7 @@ pub async fn prepare_new_versions(
             tokio::task::spawn_blocking(move || PluginInstance::start(version, &pipeline_, &config_, &sandbox_)).await;
         match started {
             Ok(Ok(instance)) => {
-                tracing::info!(plugin = %name, version = %number, %pipeline, "new plugin version started; it takes over at the next batch");
+                tracing::info!(plugin = %name, version = %number, %pipeline, "new plugin version ready; it takes over at the next batch");
                 ready.put(instance);
             }
             Ok(Err(reason)) => {
