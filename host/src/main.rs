@@ -245,7 +245,7 @@ fn check_plugin(file: &Path) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
     let inspection = PluginEngine::new()?
-        .inspect_cached(name, &bytes, sluice::authoring::compile_cache().as_ref())
+        .inspect_cached(name, &bytes, sluice::plugin::cache::CompileCache::user().as_ref())
         .with_context(|| format!("{} is not a usable plugin", file.display()))?;
     say!("{inspection}")?;
     Ok(if inspection.verdict.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })

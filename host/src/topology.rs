@@ -181,7 +181,7 @@ async fn load_plugins(config: &Config) -> anyhow::Result<Arc<PluginDirectory>> {
         config.pipelines.values().flat_map(|p| p.plugins.iter().map(|r| r.name.clone())).collect();
     let compiler = IsolatedCompiler::current(config.host.plugin_compile)?;
     let engine = PluginEngine::isolated(&pool_size(config), compiler)?;
-    let cache = CompileCache::new(config.host.data_dir.join("compiled-plugins"));
+    let cache = CompileCache::new(config.host.data_dir.join("compiled-plugins")).reading_through(CompileCache::user());
     PluginDirectory::load(engine, cache, &config.host.plugins_dir, &names).await
 }
 

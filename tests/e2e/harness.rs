@@ -119,19 +119,23 @@ impl Scratch {
 
     /// `sluice run` to completion (a finite source), with a generous deadline.
     pub fn run_to_end(&self) -> Output {
-        let child = sluice()
-            .args(["run", "-c"])
-            .arg(self.path("sluice.toml"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = self.sluice_run().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         wait_with_deadline(child, Duration::from_secs(120))
     }
 
     /// `sluice run` in the background, with its log captured.
     pub fn start(&self) -> Running {
-        Running::spawn(sluice().args(["run", "-c"]).arg(self.path("sluice.toml")).stdout(Stdio::null()))
+        Running::spawn(self.sluice_run().stdout(Stdio::null()))
+    }
+
+    /// `sluice run` of this scratch's config. Its user's compile cache, which `run` reads
+    /// through to, is the scratch's own `user-cache` (empty unless a test fills it), so
+    /// that what a test's `run` compiles does not depend on the tests run before it.
+    fn sluice_run(&self) -> Command {
+        let mut command = sluice();
+        command.args(["run", "-c"]).arg(self.path("sluice.toml"));
+        command.env("SLUICE_COMPILE_CACHE", self.path("user-cache"));
+        command
     }
 
     /// The envelopes a file sink wrote to `relative`, in order (empty if no file yet).

@@ -179,3 +179,44 @@ fn a_second_test_of_the_same_file_loads_it_from_the_compile_cache() {
     assert!(run().contains("origin=Cache"));
 }
 
+/// What `plugin test` (or `plugin build`) compiled, `run` of the same user loads from the
+/// user's cache and keeps in its `data_dir`; a user's cache that others may write is not
+/// used.
+#[test]
+fn run_does_not_compile_again_what_plugin_test_compiled() {
+    let scratch = Scratch::with_plugins(&["uppercase"]);
+    let input = scratch.write("input.txt", "a\nb\n");
+    scratch.config(one_pipeline(
+        "type = \"file\"\npath = \"input.txt\"",
+        "[{ name = \"uppercase\" }]",
+        "type = \"file\"\npath = \"out/out.txt\"\nformat = \"lines\"",
+        "default_route = \"out\"",
+    ));
+    let output = sluice()
+        .args(["plugin", "test"])
+        .arg(scratch.path("plugins/uppercase.wasm"))
+        .arg("--input")
+        .arg(&input)
+        .env("SLUICE_COMPILE_CACHE", scratch.path("user-cache"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("origin=Compiled"));
+    let run = || {
+        std::fs::remove_dir_all(scratch.path("data/sources")).ok();
+        let output = scratch.run_to_end();
+        let log = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{log}");
+        assert_eq!(std::fs::read_to_string(scratch.path("out/out.txt")).unwrap(), "A\nB\n");
+        std::fs::remove_file(scratch.path("out/out.txt")).unwrap();
+        log.lines().find(|l| l.contains("plugin loaded")).unwrap().to_owned()
+    };
+    assert!(run().contains("origin=UserCache"), "loaded from what `plugin test` compiled");
+    assert!(run().contains("origin=Cache"), "and kept in data_dir");
+
+    std::fs::remove_dir_all(scratch.path("data/compiled-plugins")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(scratch.path("user-cache"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let output = scratch.run_to_end();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("origin=Compiled") && log.contains("others may write it (mode 777)"), "{log}");
+}

@@ -26,9 +26,7 @@ pub mod test;
 mod toolchain;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
-
-use crate::plugin::cache::CompileCache;
+use std::path::Path;
 
 /// A language plugins can be written in with a Sluice SDK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,21 +85,6 @@ impl fmt::Display for Language {
             Language::C => "c",
         })
     }
-}
-
-/// The compile cache of the author's commands (`plugin build`'s check, `plugin test`):
-/// `$SLUICE_COMPILE_CACHE`, or `~/.cache/sluice/compiled-plugins`. A Python or
-/// JavaScript component takes seconds to compile; with the cache, a second `plugin test`
-/// of the same file loads it in tens of milliseconds. It is the user's own, as trusted as
-/// the files in their home directory (see [`crate::plugin::cache`]). It keeps the 8 most
-/// recently used entries: the last few builds of a project or two, some 250 MB at most
-/// for Python. `None` without a home.
-pub fn compile_cache() -> Option<CompileCache> {
-    let dir = match std::env::var_os("SLUICE_COMPILE_CACHE") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::home_dir()?.join(".cache/sluice/compiled-plugins"),
-    };
-    Some(CompileCache::keeping(dir, 8))
 }
 
 /// A plugin's name: what its `.wasm` file is called, and so what the host calls it.

@@ -52,7 +52,7 @@ pub fn run(
     let engine = PluginEngine::new()?;
     let name = wasm.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    let compiled = match super::compile_cache() {
+    let compiled = match crate::plugin::cache::CompileCache::user() {
         Some(cache) => {
             let (compiled, origin) = engine.compile_cached(name, &bytes, &cache)?;
             tracing::debug!(plugin = name, ?origin, "plugin loaded");

@@ -17,6 +17,14 @@
 //! The most recently used [`KEEP`] entries stay (a hit refreshes an entry's time); older
 //! ones are removed after each write. (An entry of a component that embeds an
 //! interpreter, Python or JavaScript, is some 30 MB.)
+//!
+//! The author commands (`sluice plugin build`, `check` and `test`) keep a cache of their
+//! own, the user's ([`CompileCache::user`]). The service's cache reads through to it: what
+//! `plugin build` compiled is not compiled again by `run` or `validate` of the same user,
+//! nor by a hot swap to that build. An entry found there is verified like any other and
+//! copied into `data_dir`, so the service never depends on it again; and the user's cache
+//! is read only if it is the user's alone (owned by the host's user, writable by nobody
+//! else), since whoever can write it chooses the code the host runs.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -32,26 +40,45 @@ const KEEP: usize = 64;
 const MAGIC: &[u8; 8] = b"SLUICEC1";
 const HEADER: usize = MAGIC.len() + 32;
 
+/// Entries the user's cache keeps: the last few builds of a project or two, some 250 MB
+/// at most for Python.
+const KEEP_USER: usize = 8;
+
 pub struct CompileCache {
     dir: PathBuf,
     keep: usize,
+    /// Looked in when this cache misses: the user's cache, for the service's.
+    through: Option<Box<CompileCache>>,
 }
 
 /// Where a component came from, for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Cache,
+    /// The user's cache, which `sluice plugin build`, `check` and `test` fill.
+    UserCache,
     Compiled,
 }
 
 impl CompileCache {
     pub fn new(dir: PathBuf) -> Self {
-        CompileCache { dir, keep: KEEP }
+        CompileCache { dir, keep: KEEP, through: None }
     }
 
-    /// A cache that keeps only the `keep` most recently used entries.
-    pub fn keeping(dir: PathBuf, keep: usize) -> Self {
-        CompileCache { dir, keep }
+    /// The user's cache, the author commands' own: `$SLUICE_COMPILE_CACHE`, or
+    /// `~/.cache/sluice/compiled-plugins`, keeping the [`KEEP_USER`] entries last used.
+    /// `None` without a home.
+    pub fn user() -> Option<CompileCache> {
+        let dir = match std::env::var_os("SLUICE_COMPILE_CACHE") {
+            Some(dir) => PathBuf::from(dir),
+            None => std::env::home_dir()?.join(".cache/sluice/compiled-plugins"),
+        };
+        Some(CompileCache { dir, keep: KEEP_USER, through: None })
+    }
+
+    /// This cache, looking in `other` when it misses (and keeping what it finds there).
+    pub fn reading_through(self, other: Option<CompileCache>) -> Self {
+        CompileCache { through: other.map(Box::new), ..self }
     }
 
     /// The component for `bytes`: deserialized from a verified entry, or made by `compile`
@@ -71,11 +98,35 @@ impl CompileCache {
                 tracing::warn!(entry = %path.display(), why, "compiled plugin cache entry is unusable; compiling again")
             }
         }
-        let component = compile(bytes)?;
+        let (component, origin) = match self.through.as_deref().and_then(|user| user.read_trusted(engine, bytes)) {
+            Some(component) => (component, Origin::UserCache),
+            None => (compile(bytes)?, Origin::Compiled),
+        };
         if let Err(e) = component.serialize().map_err(anyhow::Error::from).and_then(|code| self.write(&path, &code)) {
             tracing::warn!(dir = %self.dir.display(), error = format!("{e:#}"), "cannot store the compiled plugin; the next start compiles it again");
         }
-        Ok((component, Origin::Compiled))
+        Ok((component, origin))
+    }
+
+    /// The component for `bytes` from this cache, if it has a usable entry and is the
+    /// host's user's alone; why not is logged, at debug: this cache is only a shortcut.
+    fn read_trusted(&self, engine: &Engine, bytes: &[u8]) -> Option<Component> {
+        let path = self.entry_path(engine, bytes);
+        let usable = (|| {
+            only_ours(&self.dir)?;
+            if !path.exists() {
+                return Ok(None);
+            }
+            only_ours(&path)?;
+            self.read(engine, &path)
+        })();
+        match usable {
+            Ok(found) => found,
+            Err(why) => {
+                tracing::debug!(entry = %path.display(), why, "not using the user's compiled plugin");
+                None
+            }
+        }
     }
 
     fn entry_path(&self, engine: &Engine, bytes: &[u8]) -> PathBuf {
@@ -128,6 +179,19 @@ impl CompileCache {
         for (_, old) in entries.into_iter().skip(self.keep) {
             let _ = std::fs::remove_file(old);
         }
+    }
+}
+
+/// Whether `path` belongs to the host's user, and nobody else may write it.
+fn only_ours(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot look at it: {e}"))?;
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let user = unsafe { libc::geteuid() };
+    match (meta.uid() == user, meta.mode() & 0o022) {
+        (false, _) => Err(format!("it belongs to user {}, not to this process's user {user}", meta.uid())),
+        (true, 0) => Ok(()),
+        (true, _) => Err(format!("others may write it (mode {:o})", meta.mode() & 0o777)),
     }
 }
 
@@ -195,7 +259,7 @@ mod tests {
     #[test]
     fn only_the_most_recently_used_entries_are_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = CompileCache::keeping(dir.path().to_owned(), 1);
+        let cache = CompileCache { keep: 1, ..CompileCache::new(dir.path().to_owned()) };
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         let (first, second) = (Engine::default(), Engine::new(&config).unwrap());
