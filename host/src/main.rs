@@ -10,6 +10,8 @@ use sluice::authoring::Language;
 use sluice::codec::LineFormat;
 use sluice::config::Config;
 use sluice::plugin::PluginEngine;
+use sluice::plugin::cache::{CompileCache, Origin};
+use sluice::plugin::inspect::Inspection;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -72,6 +74,10 @@ enum PluginCommand {
         /// Write the .wasm here instead, e.g. the directory a pipeline's plugin watches.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// The plugin's name (and its file's): by default the one the project's manifest
+        /// gives (Cargo.toml, package.json, go.mod, pyproject.toml), else its directory's.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Describe a .wasm file and say whether Sluice can run it.
     Check { file: PathBuf },
@@ -216,17 +222,23 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plugin(PluginCommand::Build { dir, out }) => {
-            let built =
-                tokio::task::spawn_blocking(move || sluice::authoring::build::build(&dir, out.as_deref())).await??;
-            say!(
-                "built {} ({}, {}, {:.1} s)",
-                built.path.display(),
-                built.language,
-                bytesize::ByteSize::b(built.bytes),
-                built.took.as_secs_f64()
-            )?;
-            tokio::task::spawn_blocking(move || check_plugin(&built.path)).await?
+        Command::Plugin(PluginCommand::Build { dir, out, name }) => {
+            let started = std::time::Instant::now();
+            let build = move || sluice::authoring::build::build(&dir, out.as_deref(), name.as_deref());
+            let built = tokio::task::spawn_blocking(build).await??;
+            let path = built.path.clone();
+            let compiling = std::time::Instant::now();
+            let inspection = tokio::task::spawn_blocking(move || inspect(&path)).await??;
+            let how = match inspection.origin {
+                Some(Origin::Compiled) | None => "machine code for this host, kept for `sluice run`",
+                Some(Origin::Cache | Origin::UserCache) => "unchanged since it was last compiled",
+            };
+            say!("built {} ({}, {})", built.path.display(), built.language, bytesize::ByteSize::b(built.bytes))?;
+            say!("  toolchain {:>6.1} s", built.took.as_secs_f64())?;
+            say!("  compile   {:>6.1} s  ({how})", compiling.elapsed().as_secs_f64())?;
+            say!("  in all    {:>6.1} s", started.elapsed().as_secs_f64())?;
+            say!("{inspection}")?;
+            Ok(verdict_code(&inspection))
         }
         Command::Plugin(PluginCommand::Check { file }) => {
             tokio::task::spawn_blocking(move || check_plugin(&file)).await?
@@ -242,13 +254,22 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn check_plugin(file: &Path) -> anyhow::Result<ExitCode> {
+    let inspection = inspect(file)?;
+    say!("{inspection}")?;
+    Ok(verdict_code(&inspection))
+}
+
+/// What `file` is, compiled through the user's cache (where `sluice run` finds it).
+fn inspect(file: &Path) -> anyhow::Result<Inspection> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
-    let inspection = PluginEngine::new()?
-        .inspect_cached(name, &bytes, sluice::plugin::cache::CompileCache::user().as_ref())
-        .with_context(|| format!("{} is not a usable plugin", file.display()))?;
-    say!("{inspection}")?;
-    Ok(if inspection.verdict.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    PluginEngine::new()?
+        .inspect_cached(name, &bytes, CompileCache::user().as_ref())
+        .with_context(|| format!("{} is not a usable plugin", file.display()))
+}
+
+fn verdict_code(inspection: &Inspection) -> ExitCode {
+    if inspection.verdict.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn test_plugin(

@@ -91,7 +91,9 @@ fn author_loop(scratch: &Scratch, language: &str) -> std::path::PathBuf {
     // Rust projects share one target directory across runs, so that only the first
     // compiles their dependencies.
     let target = workspace_root().join("target/plugin-projects");
+    let started = std::time::Instant::now();
     let output = sluice().args(["plugin", "build"]).arg(&project).env("CARGO_TARGET_DIR", target).output().unwrap();
+    let wall = started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(
@@ -99,14 +101,26 @@ fn author_loop(scratch: &Scratch, language: &str) -> std::path::PathBuf {
         "{stdout}"
     );
     assert!(stdout.contains("verdict: ok"), "the build is checked:\n{stdout}");
+    // The time printed is the command's, in parts that add up.
+    let seconds = |part: &str| -> f64 {
+        let line =
+            stdout.lines().find(|l| l.trim_start().starts_with(part)).unwrap_or_else(|| panic!("{part}: {stdout}"));
+        line.trim_start()[part.len()..].split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let (toolchain, compile, all) = (seconds("toolchain"), seconds("compile"), seconds("in all"));
+    assert!(
+        toolchain + compile <= all + 0.15 && all <= wall + 0.05 && wall - all < 2.0,
+        "{wall:.1} s in all:\n{stdout}"
+    );
 
-    passes_its_tests(&project.join("build/tagger.wasm"), &project);
+    let log = passes_its_tests(&project.join("build/tagger.wasm"), &project);
+    assert!(log.contains("origin=Cache"), "`plugin test` loads what `plugin build` compiled:\n{log}");
     project
 }
 
 /// `sluice plugin test WASM` with the project's `tests/input.jsonl` and
-/// `tests/expected.jsonl` passes.
-fn passes_its_tests(wasm: &Path, project: &Path) {
+/// `tests/expected.jsonl` passes; returns its log.
+fn passes_its_tests(wasm: &Path, project: &Path) -> String {
     let tests = project.join("tests");
     let output = sluice()
         .args(["plugin", "test"])
@@ -121,6 +135,7 @@ fn passes_its_tests(wasm: &Path, project: &Path) {
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     let expects = format!(" records as {} expects\n", tests.join("expected.jsonl").display());
     assert!(stdout.starts_with("ok: ") && stdout.ends_with(&expects), "{stdout}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]
@@ -135,6 +150,22 @@ fn the_author_loop_works_in_rust() {
         .status()
         .unwrap();
     assert!(status.success(), "cargo test in the new project");
+
+    // A copy of the project in another directory builds the plugin its Cargo.toml names,
+    // or the one `--name` gives.
+    let copy = scratch.path("copy-of-tagger");
+    assert!(std::process::Command::new("cp").arg("-r").arg(&project).arg(&copy).status().unwrap().success());
+    for (name, file) in [(None, "tagger.wasm"), (Some("tagger-two"), "tagger-two.wasm")] {
+        let mut build = sluice();
+        build
+            .args(["plugin", "build"])
+            .arg(&copy)
+            .env("CARGO_TARGET_DIR", workspace_root().join("target/plugin-projects"));
+        let output = build.args(name.map(|n| ["--name", n]).iter().flatten()).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.starts_with(&format!("built {}", copy.join("build").join(file).display())), "{stdout}");
+    }
 }
 
 #[test]

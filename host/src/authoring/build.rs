@@ -1,8 +1,8 @@
 //! `sluice plugin build [DIR]`: builds the plugin project in `DIR` into a component with
 //! its language's toolchain and the flags the host needs, so that authors never type
-//! them. The result is `DIR/build/NAME.wasm` (or `--out`), named after the project's
-//! directory, written whole and renamed into place, so that a host watching that
-//! directory never loads half a file.
+//! them. The result is `DIR/build/NAME.wasm` (or `--out`), named as the project's
+//! manifest names it ([`super::name`]), written whole and renamed into place, so that a
+//! host watching that directory never loads half a file.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,13 +21,17 @@ pub struct Built {
     pub took: Duration,
 }
 
-/// Builds the project in `dir` into `out` (default `dir/build`).
-pub fn build(dir: &Path, out: Option<&Path>) -> anyhow::Result<Built> {
+/// Builds the project in `dir` into `out` (default `dir/build`), as the plugin `name`
+/// (default: the name its manifest gives it).
+pub fn build(dir: &Path, out: Option<&Path>, name: Option<&str>) -> anyhow::Result<Built> {
     let started = Instant::now();
     let dir = dir.canonicalize().with_context(|| format!("cannot open the plugin project {}", dir.display()))?;
     let language = Language::detect(&dir)?;
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    check_name(name).with_context(|| format!("{}: a plugin is named after its project directory", dir.display()))?;
+    let name = match name {
+        Some(name) => check_name(name).map(|()| name.to_owned()).context("`--name`")?,
+        None => super::name::of_project(&dir, language)?,
+    };
+    let name = name.as_str();
     sdk::write(&dir, language)?;
 
     // Absolute: the toolchains run in the project's directory.

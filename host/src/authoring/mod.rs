@@ -20,6 +20,7 @@ mod c;
 pub mod expect;
 mod go;
 mod js;
+mod name;
 pub mod new;
 mod sdk;
 pub mod test;

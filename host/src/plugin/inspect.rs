@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::bindings::PluginPre;
-use super::cache::CompileCache;
+use super::cache::{CompileCache, Origin};
 use super::engine::PluginEngine;
 
 /// Interfaces the host links: its own, and WASI 0.2 with no capabilities granted.
@@ -53,6 +53,8 @@ pub struct Inspection {
     pub imports: Vec<(String, bool)>,
     /// `Ok` if the host can run it; otherwise why not.
     pub verdict: Result<(), String>,
+    /// Where its compiled code came from, when it went through a cache.
+    pub origin: Option<Origin>,
 }
 
 impl PluginEngine {
@@ -64,13 +66,11 @@ impl PluginEngine {
     /// Like [`PluginEngine::inspect`], compiling through `cache` when there is one.
     pub fn inspect_cached(&self, name: &str, bytes: &[u8], cache: Option<&CompileCache>) -> anyhow::Result<Inspection> {
         let component = match cache {
-            Some(cache) => {
-                cache.load(&self.engine, bytes, |bytes| self.component(bytes)).map(|(component, _)| component)
-            }
-            None => self.component(bytes),
+            Some(cache) => cache.load(&self.engine, bytes, |bytes| self.component(bytes)).map(|(c, o)| (c, Some(o))),
+            None => self.component(bytes).map(|component| (component, None)),
         };
-        let component = match component {
-            Ok(component) => component,
+        let (component, origin) = match component {
+            Ok(loaded) => loaded,
             // Reuse compile's explanation (core module, not wasm, ...).
             Err(_) => {
                 return Err(self.compile(name, bytes).err().unwrap_or_else(|| anyhow::anyhow!("not a component")));
@@ -86,7 +86,7 @@ impl PluginEngine {
             .and_then(|pre| {
                 PluginPre::new(pre).map(drop).map_err(|e| format!("it does not export the plugin world: {e:#}"))
             });
-        Ok(Inspection { name: name.to_owned(), size: bytes.len(), exports, imports, verdict })
+        Ok(Inspection { name: name.to_owned(), size: bytes.len(), exports, imports, verdict, origin })
     }
 }
 
