@@ -160,7 +160,10 @@ fn parse_key_value(arg: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    if let Err(e) = init_logging(cli.log_format) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     // The plugin compiler runs within an address-space limit: no async runtime, whose
     // threads (one per core) would take their stacks out of it.
     if let Command::CompilePlugin = cli.command {
@@ -309,13 +312,47 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     std::process::exit(130);
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+fn init_logging(format: LogFormat) -> Result<(), String> {
+    let filter = log_filter(std::env::var("SLUICE_LOG").ok().as_deref())?;
     // Colours only for a person at a terminal, never in files or collectors.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    Ok(())
+}
+
+/// The filter `SLUICE_LOG` asks for (default `info`). A bare level is Sluice's own, plugin
+/// logs included: its libraries (Wasmtime, Cranelift, the Kafka client) stay at `info`, or
+/// at the level asked if that is quieter, so that `SLUICE_LOG=debug` shows Sluice's debug
+/// lines, not Cranelift's thousands. Anything else is `tracing`'s directive syntax, as is:
+/// `SLUICE_LOG=info,wasmtime=debug` shows a library's.
+fn log_filter(spec: Option<&str>) -> Result<EnvFilter, String> {
+    use tracing_subscriber::filter::LevelFilter;
+    let spec = spec.map(str::trim).filter(|s| !s.is_empty()).unwrap_or("info");
+    let directives = match spec.parse::<LevelFilter>() {
+        Ok(level) => format!("{},sluice={level}", level.min(LevelFilter::INFO)),
+        Err(_) => spec.to_owned(),
+    };
+    EnvFilter::builder().parse(&directives).map_err(|e| format!("SLUICE_LOG={spec:?} is not a log filter: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_log_level_is_sluices_own_and_directives_are_taken_as_they_are() {
+        let filter = |spec| log_filter(spec).unwrap().to_string();
+        assert_eq!(filter(None), "sluice=info,info");
+        assert_eq!(filter(Some("debug")), "sluice=debug,info");
+        assert_eq!(filter(Some("TRACE")), "sluice=trace,info");
+        assert_eq!(filter(Some("warn")), "sluice=warn,warn");
+        assert_eq!(filter(Some("info,wasmtime=debug")), "wasmtime=debug,info");
+        assert!(
+            log_filter(Some("sluice=loud")).unwrap_err().starts_with("SLUICE_LOG=\"sluice=loud\" is not a log filter")
+        );
     }
 }
