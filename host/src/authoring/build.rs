@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::{Language, c, check_name, go, js, sdk, toolchain};
+use super::{Language, c, check_name, go, js, python, sdk, toolchain};
 
 /// A built plugin.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ pub fn build(dir: &Path, out: Option<&Path>, name: Option<&str>) -> anyhow::Resu
     let partial = out.join(format!(".{name}.wasm.{}", std::process::id()));
     let built = match language {
         Language::Rust => rust(&dir, &partial),
-        Language::Python => python(&dir, &partial),
+        Language::Python => python::build(&dir, &partial),
         Language::JavaScript | Language::TypeScript => js::build(&dir, language, &partial),
         Language::C => c::build(&dir, &partial),
         Language::Go => go::build(&dir, &partial),
@@ -94,45 +94,6 @@ fn rust(dir: &Path, into: &Path) -> anyhow::Result<()> {
     let wasm = wasm.context("cargo built no .wasm: the package needs `crate-type = [\"cdylib\"]` in [lib]")?;
     std::fs::copy(&wasm, into).with_context(|| format!("cannot copy {}", wasm.display()))?;
     Ok(())
-}
-
-/// componentize-py over `app.py`, the SDK and the packages of `requirements.txt`.
-fn python(dir: &Path, into: &Path) -> anyhow::Result<()> {
-    let tools = toolchain::python()?;
-    let sluice = dir.join(sdk::DIR);
-    let mut paths = vec![dir.to_path_buf(), sluice.join("sdk/python")];
-    if let Some(site) = python_requirements(dir, &tools)? {
-        paths.push(site);
-    }
-    let mut command = Command::new(&tools.componentize_py);
-    command.current_dir(dir).env_remove("VIRTUAL_ENV").env("PYTHONDONTWRITEBYTECODE", "1");
-    command.arg("--quiet").arg("--wit-path").arg(sluice.join("wit")).args(["--world", "plugin", "componentize", "app"]);
-    for path in &paths {
-        command.arg("--python-path").arg(path);
-    }
-    run(command.arg("--output").arg(into), "componentize-py")
-}
-
-/// Installs the packages `requirements.txt` lists into `.sluice/site-packages`, unless
-/// they are there from the same list already; `None` if it lists none.
-fn python_requirements(dir: &Path, tools: &toolchain::Python) -> anyhow::Result<Option<PathBuf>> {
-    let Ok(list) = std::fs::read_to_string(dir.join("requirements.txt")) else { return Ok(None) };
-    if list.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-        return Ok(None);
-    }
-    let site = dir.join(sdk::DIR).join("site-packages");
-    let stamp = site.join(".sluice-requirements.txt");
-    if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == list) {
-        return Ok(Some(site));
-    }
-    if site.exists() {
-        std::fs::remove_dir_all(&site).with_context(|| format!("cannot clear {}", site.display()))?;
-    }
-    let mut pip = Command::new(&tools.python);
-    pip.current_dir(dir).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]);
-    run(pip.arg(&site).args(["--requirement", "requirements.txt"]), "pip install -r requirements.txt")?;
-    std::fs::write(&stamp, list)?;
-    Ok(Some(site))
 }
 
 /// A core module built against WASI preview 1, with the world's type in its custom

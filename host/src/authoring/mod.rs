@@ -22,6 +22,7 @@ mod go;
 mod js;
 mod name;
 pub mod new;
+mod python;
 mod sdk;
 pub mod test;
 mod toolchain;

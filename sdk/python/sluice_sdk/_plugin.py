@@ -111,6 +111,13 @@ def process_batch(plugin, batch):
 _NOT_THE_PLUGIN = (str(Path(__file__).parent), str(Path(traceback.__file__).parent))
 
 
+def _source(filename):
+    """A file as its author knows it. In a component, componentize-py mounts each Python
+    path at `/0`, `/1`, ... (the project's directory first): `/0/app.py` is `app.py`."""
+    mount, _, rest = filename[1:].partition("/")
+    return rest if filename.startswith("/") and mount.isdigit() and rest else filename
+
+
 def describe(error):
     """An exception as the host will show it: its type, message and the line of the
     plugin's own code it came from (not the standard library's or the SDK's, where a
@@ -118,7 +125,7 @@ def describe(error):
     frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ else []
     own = [f for f in frames if not f.filename.startswith(_NOT_THE_PLUGIN)]
     frame = (own or frames)[-1:]
-    where = f" (at {frame[0].filename}:{frame[0].lineno})" if frame else ""
+    where = f" (at {_source(frame[0].filename)}:{frame[0].lineno})" if frame else ""
     message = str(error)
     return f"{type(error).__name__}: {message}{where}" if message else f"{type(error).__name__}{where}"
 

@@ -79,6 +79,17 @@ def test_an_exception_fails_the_batch_with_its_type_message_and_place():
         run(Failing, {}, [TestRecord("x")])
 
 
+def test_a_file_in_a_component_is_named_as_its_author_knows_it():
+    from sluice_sdk._plugin import _source
+
+    # componentize-py mounts the project at /0, the SDK at /1, packages after them.
+    assert _source("/0/app.py") == "app.py"
+    assert _source("/2/slugify/slugify.py") == "slugify/slugify.py"
+    assert _source("/home/me/tagger/app.py") == "/home/me/tagger/app.py"
+    assert _source("/0") == "/0"
+    assert _source("<frozen importlib._bootstrap>") == "<frozen importlib._bootstrap>"
+
+
 def test_an_exception_from_the_standard_library_names_the_plugins_line():
     class ParsesByHand(sluice.Plugin):
         def process(self, record, out):

@@ -1,0 +1,121 @@
+//! Building Python plugins as a first-time author meets it: a package from PyPI that
+//! imports a module only for some inputs, the project's native tests with that package,
+//! and errors that name the project's own files, at build time and at run time.
+
+use std::path::PathBuf;
+
+use crate::harness::*;
+use crate::languages::python_toolchain;
+
+/// `plugin new NAME --lang python` with `app.py` (and `extra` files) replaced.
+fn project(scratch: &Scratch, name: &str, app: &str, extra: &[(&str, &str)]) -> PathBuf {
+    let output =
+        sluice().args(["plugin", "new", name, "--lang", "python", "--dir"]).arg(scratch.path("")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    scratch.write(&format!("{name}/app.py"), app);
+    for (file, text) in extra {
+        scratch.write(&format!("{name}/{file}"), text);
+    }
+    scratch.path(name)
+}
+
+fn build(project: &std::path::Path) -> std::process::Output {
+    sluice().args(["plugin", "build"]).arg(project).output().unwrap()
+}
+
+const SLUGGER: &str = r#"import slugify
+import sluice_sdk as sluice
+
+
+class Slug(sluice.Plugin):
+    def process(self, record, out):
+        text = record.value_str()
+        if text == "boom":
+            raise ValueError("no slug for boom")
+        out.emit_value(slugify.slugify(text))
+
+
+Transform = sluice.export(Slug)
+"#;
+
+const SLUGGER_TEST: &str = r#"from app import Slug
+from sluice_sdk.testing import TestRecord, run
+
+
+def test_slugs_non_ascii_text():
+    [outputs] = run(Slug, {}, [TestRecord("Inscripción abierta")])
+    assert outputs[0].value_str() == "inscripcion-abierta"
+"#;
+
+/// `python-slugify` imports `text_unidecode` only for text that is not ASCII: the build
+/// bundles it anyway, the project's native tests see the package, and a record the plugin
+/// fails on names the line of `app.py`, as the author knows the file.
+#[test]
+fn a_package_that_imports_lazily_is_bundled_whole_and_native_tests_see_it() {
+    let scratch = Scratch::with_plugins(&[]);
+    let requirements = "python-slugify==9.1.3\n";
+    let files = [("requirements.txt", requirements), ("test_app.py", SLUGGER_TEST)];
+    let project = project(&scratch, "slugger", SLUGGER, &files);
+    let output = build(&project);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let input = scratch.write("input.txt", "Inscripción abierta\nhello world\nboom\n");
+    let output = sluice()
+        .args(["plugin", "test"])
+        .arg(project.join("build/slugger.wasm"))
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["outputs"][0]["value"], "inscripcion-abierta", "{stdout}");
+    assert_eq!(lines[1]["outputs"][0]["value"], "hello-world", "{stdout}");
+    let reason = lines[2]["rejected"].as_str().unwrap_or_default();
+    assert!(reason.ends_with("ValueError: no slug for boom (at app.py:9)"), "{stdout}");
+
+    let status = std::process::Command::new(python_toolchain())
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .current_dir(&project)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "pytest in the project, with its requirement");
+}
+
+/// A syntax error is found by the toolchain's Python before componentize-py starts (it
+/// took some 20 s to report one from inside the component), naming the project's file.
+#[test]
+fn a_syntax_error_fails_the_build_at_once_naming_the_projects_file() {
+    let scratch = Scratch::with_plugins(&[]);
+    let project = project(&scratch, "typo", SLUGGER, &[("helpers.py", "def slug(:\n    pass\n")]);
+    let started = std::time::Instant::now();
+    let output = build(&project);
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    let at = format!(
+        "error: {}, line 1, column 10: SyntaxError: invalid syntax\n    def slug(:\n",
+        project.join("helpers.py").display()
+    );
+    assert!(stderr.starts_with(&at), "{stderr}");
+    assert!(!stderr.contains("componentize-py"), "componentize-py did not run:\n{stderr}");
+    eprintln!("a syntax error, reported in {took:.1?}");
+}
+
+/// A failure while componentize-py imports the plugin is the Python traceback, naming
+/// the project's files, without componentize-py's own frames or its Rust backtrace (which
+/// `RUST_BACKTRACE=1`, as set here, would add).
+#[test]
+fn an_import_error_while_building_is_the_python_traceback_naming_the_projects_file() {
+    let scratch = Scratch::with_plugins(&[]);
+    let project = project(&scratch, "missing", &format!("import not_installed\n{SLUGGER}"), &[]);
+    let output = sluice().args(["plugin", "build"]).arg(&project).env("RUST_BACKTRACE", "1").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    let expected = format!(
+        "error: componentize-py failed (exit status: 1):\nTraceback (most recent call last):\n  File \"{}\", line 1, in <module>\n    import not_installed\nModuleNotFoundError: No module named 'not_installed'\n",
+        project.join("app.py").display()
+    );
+    assert_eq!(stderr, expected);
+}
