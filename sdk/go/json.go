@@ -13,20 +13,46 @@ import (
 // config means the same in every language: a path is a JSON pointer (`/user/country`,
 // `/items/0`) or dotted field names (`user.country`; a plain name is a top-level field).
 
-// errNotJSON is the reason a record whose value is not JSON is rejected with.
-var errNotJSON = Reject("value is not valid JSON")
-
 // jsonValue is the record's value if it is JSON (strictly: UTF-8 throughout), or the
-// rejection to return.
+// rejection to return, which says what is wrong as the other SDKs do.
 func (r *Record) jsonValue() ([]byte, error) {
 	value := r.rec.Value
 	if value == nil {
 		return nil, Reject("record has no value")
 	}
-	if !utf8.Valid(value) || !json.Valid(value) {
-		return nil, errNotJSON
+	if !utf8.Valid(value) {
+		return nil, Reject("value is not valid JSON: it is not UTF-8 (the first bad byte is at offset " +
+			strconv.Itoa(firstInvalidUTF8(value)) + ")")
+	}
+	if !json.Valid(value) {
+		return nil, notJSON(json.Unmarshal(value, new(json.RawMessage)))
 	}
 	return value, nil
+}
+
+// notJSON is the rejection of a value that encoding/json refused with err.
+func notJSON(err error) error {
+	var syntax *json.SyntaxError
+	switch {
+	case errors.As(err, &syntax):
+		return Reject("value is not valid JSON: " + syntax.Error() + " at offset " + strconv.FormatInt(syntax.Offset, 10))
+	case err != nil:
+		return Reject("value is not valid JSON: " + err.Error())
+	default:
+		return Reject("value is not valid JSON")
+	}
+}
+
+// firstInvalidUTF8 is the offset of the first byte of data that is not UTF-8.
+func firstInvalidUTF8(data []byte) int {
+	for at := 0; at < len(data); {
+		r, size := utf8.DecodeRune(data[at:])
+		if r == utf8.RuneError && size <= 1 {
+			return at
+		}
+		at += size
+	}
+	return len(data)
 }
 
 // JSON is the record's value parsed (numbers as json.Number), or a rejection if it has
@@ -40,7 +66,7 @@ func (r *Record) JSON() (any, error) {
 	decoder.UseNumber()
 	var parsed any
 	if err := decoder.Decode(&parsed); err != nil {
-		return nil, errNotJSON
+		return nil, notJSON(err)
 	}
 	return parsed, nil
 }

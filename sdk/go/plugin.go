@@ -129,7 +129,11 @@ func (p *Runner) Process(batch []byte) (result []byte, err error) {
 	}
 	defer func() {
 		if panicked := recover(); panicked != nil {
-			result, err = nil, fmt.Errorf("panic at offset %d: %v", p.record.rec.Offset, panicked)
+			at := ""
+			if site := panicSite(); site != "" {
+				at = " (at " + site + ")"
+			}
+			result, err = nil, fmt.Errorf("panic at offset %d: %v%s", p.record.rec.Offset, panicked, at)
 		}
 	}()
 	p.result.Reset()

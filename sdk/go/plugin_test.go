@@ -54,7 +54,8 @@ func TestAnErrorOrAPanicFailsTheCallNamingTheRecord(t *testing.T) {
 		m[string(r.Value())]++
 		return nil
 	}), sluice.Config{}, sluicetest.Value("a"))
-	if err == nil || !strings.HasPrefix(err.Error(), "panic at offset 0: assignment to entry in nil map") {
+	if err == nil || !strings.HasPrefix(err.Error(), "panic at offset 0: assignment to entry in nil map (at ") ||
+		!strings.Contains(err.Error(), "sdk/go/plugin_test.go:") {
 		t.Errorf("%v", err)
 	}
 }
@@ -155,5 +156,25 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := c.Require("none"); err == nil || err.Error() != "missing required config key `none`" {
 		t.Error(err)
+	}
+}
+
+func TestAValueThatIsNotJSONIsRejectedSayingWhy(t *testing.T) {
+	result, err := sluicetest.Run(plugin(func(r *sluice.Record, out *sluice.Output) error {
+		_, err := r.JSON()
+		return err
+	}), sluice.Config{}, sluicetest.Value(`{"a": x}`), sluicetest.Value("\"a\xffb\""), sluicetest.Value(`{"a": 1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"value is not valid JSON: invalid character 'x' looking for beginning of value at offset 7",
+		"value is not valid JSON: it is not UTF-8 (the first bad byte is at offset 2)",
+		"value is not valid JSON: unexpected end of JSON input at offset 7",
+	}
+	for i, outcome := range result.Outcomes {
+		if !outcome.Rejected || outcome.Reason != want[i] {
+			t.Errorf("record %d: %+v, want %q", i, outcome, want[i])
+		}
 	}
 }

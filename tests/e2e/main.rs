@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod author_errors;
 mod backpressure;
 mod config_errors;
 mod delivery;
@@ -15,5 +16,4 @@ mod plugin_cli;
 mod plugin_failures;
 mod plugin_metrics;
 mod plugin_policy;
-mod python_builds;
 mod routing;

@@ -128,7 +128,8 @@ pub fn build(dir: &Path, language: Language, into: &Path) -> anyhow::Result<()> 
                 ".",
                 "--outDir",
             ]);
-            run(command.arg(sluice.join("build")), "tsc")?;
+            // With source maps, which esbuild follows into the bundle's map.
+            run(command.arg(sluice.join("build")).arg("--sourceMap"), "tsc")?;
             "./build/src/index.js"
         }
         _ => "../src/index.js",
@@ -145,8 +146,11 @@ pub fn build(dir: &Path, language: Language, into: &Path) -> anyhow::Result<()> 
         "--main-fields=module,main",
         "--external:sluice:*",
         "--log-level=warning",
+        "--sourcemap=external",
+        "--sources-content=false",
     ]);
     run(esbuild.arg(format!("--outfile={}", bundle.display())), "esbuild")?;
+    append_source_map(dir, &bundle)?;
     // Quiet unless it fails: its output is a page of sizes and paths on success.
     let mut componentize = engine.componentize(&tools, &bundle, &sluice.join("wit"), into);
     let output = componentize.current_dir(dir).output().with_context(|| format!("cannot start {}", engine.tool()))?;
@@ -156,6 +160,45 @@ pub fn build(dir: &Path, language: Language, into: &Path) -> anyhow::Result<()> 
         anyhow::bail!("{} failed ({}):\n{}", engine.tool(), output.status, said.trim_end());
     }
     Ok(())
+}
+
+/// Appends the bundle's source map to it, as the global the SDK maps stack frames with
+/// (`sdk/js/src/sourcemap.js`), its sources named from the project's directory
+/// (`src/index.ts`). At the end, so that no line of the bundle moves.
+fn append_source_map(dir: &Path, bundle: &Path) -> anyhow::Result<()> {
+    let path = bundle.with_extension("js.map");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut map: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let from = bundle.parent().and_then(|b| b.strip_prefix(dir).ok()).unwrap_or(Path::new(""));
+    let sources: Vec<Value> = map["sources"]
+        .as_array()
+        .map(|sources| {
+            sources.iter().map(|s| Value::from(project_relative(from, s.as_str().unwrap_or_default()))).collect()
+        })
+        .unwrap_or_default();
+    map["sources"] = Value::from(sources);
+    map["file"] = Value::from(bundle.file_name().and_then(|n| n.to_str()).unwrap_or_default());
+    let mut file = std::fs::OpenOptions::new().append(true).open(bundle)?;
+    use std::io::Write;
+    writeln!(file, "\nglobalThis.__sluiceSourceMap = {map};")?;
+    Ok(())
+}
+
+/// `source`, relative to the directory `from` (itself relative to the project), as a
+/// path relative to the project: `../../src/index.ts` from `.sluice/build` is
+/// `src/index.ts`.
+fn project_relative(from: &Path, source: &str) -> String {
+    let mut parts: Vec<&str> = from.iter().filter_map(|p| p.to_str()).collect();
+    for part in source.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if !parts.is_empty() && parts.last() != Some(&"..") => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
 }
 
 /// Runs `npm install` in `dir` unless its `node_modules` is there from the same
@@ -180,6 +223,15 @@ fn install(dir: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_map_sources_are_named_from_the_project() {
+        let from = Path::new(".sluice/build");
+        assert_eq!(project_relative(from, "../../src/index.ts"), "src/index.ts");
+        assert_eq!(project_relative(from, "../sdk/js/src/plugin.js"), ".sluice/sdk/js/src/plugin.js");
+        assert_eq!(project_relative(from, "../../node_modules/a/b.js"), "node_modules/a/b.js");
+        assert_eq!(project_relative(from, "../../../elsewhere.js"), "../elsewhere.js");
+    }
 
     #[test]
     fn the_engine_is_starlingmonkey_unless_the_package_says_otherwise() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"sluice.dev/sdk"
@@ -20,7 +21,8 @@ func TestPassesJSONWithTheRequiredFields(t *testing.T) {
 	reasons := []string{"", "missing required field `level`", "missing required field `id`",
 		"value is not valid JSON", "value is not valid JSON"}
 	for i := 1; i < len(reasons); i++ {
-		if got := result.Outcomes[i]; !got.Rejected || got.Reason != reasons[i] {
+		// JSON errors go on with the parser's detail: only their beginning is pinned.
+		if got := result.Outcomes[i]; !got.Rejected || !strings.HasPrefix(got.Reason, reasons[i]) {
 			t.Errorf("record %d: %+v, want rejected with %q", i, got, reasons[i])
 		}
 	}

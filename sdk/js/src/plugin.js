@@ -4,6 +4,7 @@
 
 import * as batch from "./batch.js";
 import { inComponent } from "./host.js";
+import { mapFrame } from "./sourcemap.js";
 
 /** Throw from the constructor when the configuration is unusable: the host does not
  * start the plugin and shows the message. (Any other exception does the same.) */
@@ -125,11 +126,12 @@ export function processBatch(plugin, bytes) {
 }
 
 /** An exception as the host will show it: its type, message and where it was thrown
- * (the innermost frame of its stack, as the engine names it). */
+ * (the innermost frame of its stack, in the author's sources when the build left a
+ * source map). */
 export function describe(error) {
   if (!(error instanceof Error)) return String(error);
   const message = error.message ? `${error.name}: ${error.message}` : error.name;
-  const frame = topFrame(error.stack);
+  const frame = mapFrame(topFrame(error.stack));
   return frame ? `${message} (at ${frame})` : message;
 }
 

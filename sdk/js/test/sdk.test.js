@@ -266,3 +266,16 @@ test("the UTF-8 fallbacks of engines without TextDecoder agree with it", () => {
     assert.throws(() => decodeInJs(data, 0, data.length), TypeError, sequence.join(","));
   }
 });
+
+test("a frame of the bundle is shown where the author wrote it", async () => {
+  const { mapFrame } = await import("../src/sourcemap.js");
+  // Line 1 of plugin.js has no mapping; line 2, column 0 is src/index.ts 10:4, and
+  // column 6 is src/index.ts 12:0 (all 0-based in a source map, 1-based in stacks).
+  const map = { version: 3, file: "plugin.js", sources: ["src/index.ts"], mappings: ";AASI,MAEJ" };
+  assert.equal(mapFrame("process (.sluice/build/plugin.js:2:3)", map), "process (src/index.ts:10:5)");
+  assert.equal(mapFrame("process (.sluice/build/plugin.js:2:9)", map), "process (src/index.ts:12:1)");
+  assert.equal(mapFrame(".sluice/build/plugin.js:2", map), "src/index.ts:10:5", "a line without a column");
+  assert.equal(mapFrame("process (.sluice/build/plugin.js:9:1)", map), "process (.sluice/build/plugin.js:9:1)");
+  assert.equal(mapFrame("f (other.js:2:3)", map), "f (other.js:2:3)", "not the bundle");
+  assert.equal(mapFrame("f (src/index.ts:2:3)", undefined), "f (src/index.ts:2:3)", "natively, no map");
+});

@@ -1,6 +1,7 @@
-//! Building Python plugins as a first-time author meets it: a package from PyPI that
-//! imports a module only for some inputs, the project's native tests with that package,
-//! and errors that name the project's own files, at build time and at run time.
+//! Errors as a first-time author meets them: a Python package from PyPI that imports a
+//! module only for some inputs, the project's native tests with that package, and errors
+//! that name the project's own files, at build time and at run time, in Python and in
+//! TypeScript (whose plugin runs as one bundled file).
 
 use std::path::PathBuf;
 
@@ -118,4 +119,40 @@ fn an_import_error_while_building_is_the_python_traceback_naming_the_projects_fi
         project.join("app.py").display()
     );
     assert_eq!(stderr, expected);
+}
+
+/// A TypeScript plugin runs as one bundle (`.sluice/build/plugin.js`); the reason of a
+/// record it throws on names the line and column of `src/index.ts`, on both engines.
+#[test]
+fn a_typescript_reason_names_the_line_of_the_source_not_of_the_bundle() {
+    let scratch = Scratch::with_plugins(&[]);
+    let output =
+        sluice().args(["plugin", "new", "kaboom", "--lang", "ts", "--dir"]).arg(scratch.path("")).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let source = scratch.path("kaboom/src/index.ts");
+    let text = std::fs::read_to_string(&source).unwrap();
+    let at = "    if (fields.level === \"debug\") return; // dropped: no output\n";
+    assert!(text.contains(at), "{text}");
+    let text = text.replace(at, &format!("{at}    if (fields.level === \"boom\") throw new Error(\"kaboom\");\n"));
+    let line = text.lines().position(|l| l.contains("throw new Error(\"kaboom\")")).unwrap() + 1;
+    std::fs::write(&source, text).unwrap();
+    let input = scratch.write("input.jsonl", "{\"level\":\"info\"}\n{\"level\":\"boom\"}\n");
+    for engine in ["starlingmonkey", "quickjs"] {
+        let package = scratch.path("kaboom/package.json");
+        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&package).unwrap()).unwrap();
+        json["sluice"] = serde_json::json!({ "engine": engine });
+        std::fs::write(&package, json.to_string()).unwrap();
+        let output = build(&scratch.path("kaboom"));
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let output = sluice()
+            .args(["plugin", "test"])
+            .arg(scratch.path("kaboom/build/kaboom.wasm"))
+            .arg("--input")
+            .arg(&input)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let reason = stdout.lines().nth(1).unwrap_or_default();
+        assert!(reason.contains(&format!("Error: kaboom (at process (src/index.ts:{line}:")), "{engine}: {stdout}");
+    }
 }
