@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use sluice::authoring::Language;
+use sluice::authoring::test::Show;
 use sluice::codec::LineFormat;
 use sluice::config::Config;
 use sluice::plugin::PluginEngine;
@@ -98,6 +99,11 @@ enum PluginCommand {
         /// `"rejected"` reason there matches any reason that starts with it.
         #[arg(long, value_name = "FILE")]
         expect: Option<PathBuf>,
+        /// Show the plugin's log lines with each record (`"logs"`; records then go one per
+        /// call) and the totals of its metrics on a last line, as `logs`, `metrics` or
+        /// `logs,metrics`. With --expect, what the expected lines hold is shown and checked.
+        #[arg(long, value_name = "WHAT", value_parser = Show::parse)]
+        show: Option<Show>,
     },
 }
 
@@ -246,12 +252,14 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Check { file }) => {
             tokio::task::spawn_blocking(move || check_plugin(&file)).await?
         }
-        Command::Plugin(PluginCommand::Test { file, input, input_format, config, expect }) => {
+        Command::Plugin(PluginCommand::Test { file, input, input_format, config, expect, show }) => {
             let format = match input_format {
                 InputFormat::Lines => LineFormat::Lines,
                 InputFormat::Envelope => LineFormat::Envelope,
             };
-            tokio::task::spawn_blocking(move || test_plugin(&file, &input, format, &config, expect.as_deref())).await?
+            let show = show.unwrap_or_default();
+            let test = move || test_plugin(&file, &input, format, &config, show, expect.as_deref());
+            tokio::task::spawn_blocking(test).await?
         }
     }
 }
@@ -280,15 +288,17 @@ fn test_plugin(
     input: &Path,
     format: LineFormat,
     config: &[(String, String)],
+    show: Show,
     expect: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let Some(expect) = expect else {
-        sluice::authoring::test::run(file, input, format, config, &mut std::io::stdout().lock())?;
+        sluice::authoring::test::run(file, input, format, config, show, &mut std::io::stdout().lock())?;
         return Ok(ExitCode::SUCCESS);
     };
     let expected = std::fs::read_to_string(expect).with_context(|| format!("cannot read {}", expect.display()))?;
+    let show = show.or(sluice::authoring::expect::shows(&expected, expect)?);
     let mut actual = Vec::new();
-    sluice::authoring::test::run(file, input, format, config, &mut actual)?;
+    sluice::authoring::test::run(file, input, format, config, show, &mut actual)?;
     let actual = String::from_utf8(actual).expect("plugin test writes JSON");
     let comparison = sluice::authoring::expect::compare(&actual, &expected, expect)?;
     if comparison.matches() {

@@ -220,3 +220,43 @@ fn run_does_not_compile_again_what_plugin_test_compiled() {
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(log.contains("origin=Compiled") && log.contains("others may write it (mode 777)"), "{log}");
 }
+
+/// `--show logs,metrics` prints each record's log lines and the metrics' totals, and an
+/// expectation that holds them checks them.
+#[test]
+fn test_shows_and_checks_a_plugins_logs_and_metrics() {
+    let scratch = Scratch::with_plugins(&[]);
+    let input = scratch.write("input.txt", "a\npanic\nb\n");
+    let test = |extra: &[&str]| {
+        let mut command = sluice();
+        command.args(["plugin", "test"]).arg(built_plugins().join("misbehave.wasm")).arg("--input").arg(&input);
+        command.args(["--config", "log=yes"]).args(extra).output().unwrap()
+    };
+    let output = test(&["--show", "logs,metrics"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let seen =
+        |offset| format!(r#""logs":[{{"level":"info","message":"record seen","fields":{{"offset":"{offset}"}}}}]"#);
+    assert_eq!(lines[0], format!(r#"{{"offset":0,"outputs":[{{"route":null,"value":"a"}}],{}}}"#, seen(0)));
+    assert!(lines[1].starts_with(r#"{"offset":1,"rejected":"plugin `misbehave` trapped: "#), "{}", lines[1]);
+    assert!(lines[1].ends_with(r#","logs":[]}"#), "the call that failed alone logged nothing: {}", lines[1]);
+    assert_eq!(lines[2], format!(r#"{{"offset":2,"outputs":[{{"route":null,"value":"b"}}],{}}}"#, seen(2)));
+    assert_eq!(lines[3], r#"{"metrics":{"counters":{"records_seen":2},"gauges":{}}}"#);
+    assert_eq!(lines.len(), 4);
+
+    // Saved as the expectation (the rejection by its beginning), it holds; with another
+    // total it does not, and says so.
+    let expected = format!(
+        "{}\n{{\"offset\":1,\"rejected\":\"plugin `misbehave` trapped\",\"logs\":[]}}\n{}\n{}\n",
+        lines[0], lines[2], lines[3]
+    );
+    let file = scratch.write("expected.jsonl", &expected);
+    let output = test(&["--expect", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    std::fs::write(&file, expected.replace(r#""records_seen":2"#, r#""records_seen":3"#)).unwrap();
+    let output = test(&["--expect", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.trim_end().ends_with("and the metrics do"), "{stderr}");
+}

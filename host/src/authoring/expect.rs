@@ -8,12 +8,18 @@
 //! `"rejected"` reason matches any reason that starts with it, so that a test can pin
 //! the part of a message it cares about (`"value is not valid JSON"`) and not the
 //! parser's wording after it, which differs between languages and versions.
+//!
+//! Logs and metrics (`plugin test --show`) are checked where the expectations hold them:
+//! a record line with `"logs"` compares the record's log lines, and a last line
+//! `{"metrics": …}` the totals; an expectation without them says nothing about them.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
 use serde_json::Value;
+
+use super::test::Show;
 
 /// How the plugin's lines compared with the expected ones.
 pub struct Comparison {
@@ -29,9 +35,17 @@ impl Comparison {
     }
 }
 
-/// Compares `actual` (the JSON lines `plugin test` wrote) with the expectations in
-/// `expected`, read from the file at `path`.
-pub fn compare(actual: &str, expected: &str, path: &Path) -> anyhow::Result<Comparison> {
+/// What the expectations in `expected` (read from `path`) check besides outputs and
+/// rejections, so that `plugin test` shows it.
+pub fn shows(expected: &str, path: &Path) -> anyhow::Result<Show> {
+    let lines = expectations(expected, path)?;
+    let logs = lines.iter().any(|(_, _, line)| line.get("logs").is_some());
+    let metrics = lines.iter().any(|(_, _, line)| is_metrics(line));
+    Ok(Show { logs, metrics })
+}
+
+/// The JSON lines of `expected`, with their line numbers and text.
+fn expectations<'e>(expected: &'e str, path: &Path) -> anyhow::Result<Vec<(usize, &'e str, Value)>> {
     let mut wanted = Vec::new();
     for (index, line) in expected.lines().enumerate() {
         if line.trim().is_empty() {
@@ -41,8 +55,23 @@ pub fn compare(actual: &str, expected: &str, path: &Path) -> anyhow::Result<Comp
             serde_json::from_str(line).with_context(|| format!("{}:{}: not a JSON line", path.display(), index + 1))?;
         wanted.push((index + 1, line.trim(), value));
     }
-    let got: Vec<(&str, Value)> =
-        actual.lines().map(|l| (l, serde_json::from_str(l).expect("plugin test writes JSON lines"))).collect();
+    Ok(wanted)
+}
+
+/// The line of metrics totals, which is no record's.
+fn is_metrics(line: &Value) -> bool {
+    line.get("metrics").is_some() && line.get("offset").is_none()
+}
+
+/// Compares `actual` (the JSON lines `plugin test` wrote) with the expectations in
+/// `expected`, read from the file at `path`.
+pub fn compare(actual: &str, expected: &str, path: &Path) -> anyhow::Result<Comparison> {
+    let (wanted, wanted_metrics): (Vec<_>, Vec<_>) =
+        expectations(expected, path)?.into_iter().partition(|(_, _, line)| !is_metrics(line));
+    let (got, got_metrics): (Vec<(&str, Value)>, Vec<_>) = actual
+        .lines()
+        .map(|l| (l, serde_json::from_str(l).expect("plugin test writes JSON lines")))
+        .partition(|(_, line)| !is_metrics(line));
 
     let mut diff = String::new();
     let mut differing = 0;
@@ -69,9 +98,21 @@ pub fn compare(actual: &str, expected: &str, path: &Path) -> anyhow::Result<Comp
         differing += 1;
         let _ = writeln!(diff, "record {}: not in {}, the plugin gave {have}", i + 1, path.display());
     }
-    if differing > 0 {
+    let mut metrics_differ = false;
+    if let Some((line, text, want)) = wanted_metrics.last() {
+        let have = got_metrics.last();
+        if have.is_none_or(|(_, have)| have != want) {
+            metrics_differ = true;
+            let have = have.map_or("nothing", |(text, _)| text);
+            let _ = writeln!(diff, "metrics ({}:{line}):\n  expected: {text}\n  actual:   {have}", path.display());
+        }
+    }
+    if differing > 0 || metrics_differ {
         let records = got.len().max(wanted.len());
         let _ = write!(diff, "{differing} of {records} records differ from {}", path.display());
+        if metrics_differ {
+            let _ = write!(diff, ", and the metrics do");
+        }
     }
     Ok(Comparison { records: got.len(), diff })
 }
@@ -79,8 +120,12 @@ pub fn compare(actual: &str, expected: &str, path: &Path) -> anyhow::Result<Comp
 /// Whether an expected line matches an actual one: equal as JSON, except that an
 /// expected rejection reason only has to begin the actual one.
 fn matches(want: &Value, have: &Value) -> bool {
+    // Logs shown for other lines are not this line's expectation's business.
+    let shown = |have: &serde_json::Map<String, Value>| {
+        have.len() - usize::from(have.contains_key("logs") && want.get("logs").is_none())
+    };
     match (want, have) {
-        (Value::Object(want), Value::Object(have)) if want.len() == have.len() => want.iter().all(|(key, w)| {
+        (Value::Object(want), Value::Object(have)) if want.len() == shown(have) => want.iter().all(|(key, w)| {
             let Some(h) = have.get(key) else { return false };
             match (key.as_str(), w, h) {
                 ("rejected", Value::String(w), Value::String(h)) => h.starts_with(w.as_str()),
@@ -139,6 +184,26 @@ mod tests {
             c.diff
         );
         assert!(c.diff.ends_with("1 of 2 records differ from expected.jsonl"), "{}", c.diff);
+    }
+
+    #[test]
+    fn logs_and_metrics_are_compared_where_the_expectations_hold_them() {
+        let logs = r#""logs":[{"level":"info","message":"masked","fields":{"n":"2"}}]"#;
+        let actual = format!(
+            "{{\"offset\":0,\"outputs\":[],{logs}}}\n{{\"offset\":1,\"outputs\":[],\"logs\":[]}}\n{{\"metrics\":{{\"counters\":{{\"masked\":2}},\"gauges\":{{}}}}}}\n"
+        );
+        let records = "{\"offset\":0,\"outputs\":[]}\n{\"offset\":1,\"outputs\":[]}\n";
+        assert!(compare_lines(&actual, records).matches(), "no logs or metrics expected");
+        let expected = format!("{{\"offset\":0,\"outputs\":[],{logs}}}\n{{\"offset\":1,\"outputs\":[],\"logs\":[]}}\n");
+        assert!(compare_lines(&actual, &expected).matches());
+        let wrong = expected.replace("\"2\"", "\"3\"");
+        assert!(!compare_lines(&actual, &wrong).matches(), "a log field differs");
+        let metrics = format!("{records}{{\"metrics\":{{\"counters\":{{\"masked\":3}},\"gauges\":{{}}}}}}\n");
+        let c = compare_lines(&actual, &metrics);
+        assert!(c.diff.ends_with("0 of 2 records differ from expected.jsonl, and the metrics do"), "{}", c.diff);
+        assert!(compare_lines(&actual, &metrics.replace(":3", ":2")).matches());
+        assert_eq!(shows(&metrics, Path::new("e")).unwrap(), Show { logs: false, metrics: true });
+        assert_eq!(shows(&expected, Path::new("e")).unwrap(), Show { logs: true, metrics: false });
     }
 
     #[test]

@@ -5,7 +5,13 @@
 //! `{"offset":N,"rejected":"reason"}`. Outputs use the record envelope of
 //! [`crate::codec`], plus the route (`null` for the default route). With `--expect`,
 //! those lines are compared with the author's expectations instead ([`super::expect`]).
+//!
+//! What else it shows ([`Show`]): the plugin's log lines with each record (`"logs"`; the
+//! records then go one per call, so that each line has its own), and a last line with
+//! the totals of its metrics (`{"metrics":{"counters":{…},"gauges":{…}}}`), as the host
+//! received them ([`crate::plugin::capture`]).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use tokio::sync::watch;
 
 use crate::codec::{self, LineFormat};
 use crate::config::FailurePolicy;
+use crate::plugin::capture::{self, LogLine};
 use crate::plugin::chain::{Chain, ChainResult, SlotSpec};
 use crate::plugin::versions::SlotReport;
 use crate::plugin::{PluginEngine, Sandbox};
@@ -25,6 +32,33 @@ use crate::record::{Record, RecordMeta};
 /// Records per `process` call.
 const BATCH: usize = 1000;
 
+/// What `plugin test` shows besides each record's results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Show {
+    pub logs: bool,
+    pub metrics: bool,
+}
+
+impl Show {
+    /// `--show`'s value: `logs`, `metrics`, or both, comma-separated.
+    pub fn parse(list: &str) -> Result<Show, String> {
+        let mut show = Show::default();
+        for item in list.split(',').map(str::trim) {
+            match item {
+                "logs" => show.logs = true,
+                "metrics" => show.metrics = true,
+                other => return Err(format!("`{other}` is not something `--show` shows: logs, metrics")),
+            }
+        }
+        Ok(show)
+    }
+
+    /// What either shows.
+    pub fn or(self, other: Show) -> Show {
+        Show { logs: self.logs || other.logs, metrics: self.metrics || other.metrics }
+    }
+}
+
 #[derive(Serialize)]
 struct Line<'a> {
     offset: u64,
@@ -32,6 +66,19 @@ struct Line<'a> {
     outputs: Option<Vec<Output<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rejected: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logs: Option<&'a [LogLine]>,
+}
+
+#[derive(Serialize)]
+struct MetricsLine<'a> {
+    metrics: Metrics<'a>,
+}
+
+#[derive(Serialize)]
+struct Metrics<'a> {
+    counters: &'a BTreeMap<String, u64>,
+    gauges: &'a BTreeMap<String, f64>,
 }
 
 #[derive(Serialize)]
@@ -41,12 +88,14 @@ struct Output<'a> {
     record: codec::Envelope<'a>,
 }
 
-/// Runs the plugin at `wasm` over `input` and writes the results to `out`.
+/// Runs the plugin at `wasm` over `input` and writes the results to `out`, with what
+/// `show` asks for.
 pub fn run(
     wasm: &Path,
     input: &Path,
     format: LineFormat,
     config: &[(String, String)],
+    show: Show,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let engine = PluginEngine::new()?;
@@ -87,16 +136,34 @@ pub fn run(
             codec::decode(format, slice).map_err(|e| anyhow::anyhow!("{}:{}: {e}", input.display(), line_no + 1))?;
         records.push((record, RecordMeta { stream: stream.clone(), partition: 0, offset: line_no as u64 }));
     }
-    for chunk in records.chunks(BATCH) {
+    let (mut counters, mut gauges) = (BTreeMap::new(), BTreeMap::new());
+    for chunk in records.chunks(if show.logs { 1 } else { BATCH }) {
         let meta: Vec<RecordMeta> = chunk.iter().map(|(_, meta)| meta.clone()).collect();
         let records = chunk.iter().map(|(record, _)| record.clone()).collect();
-        let result = chain.run("plugin-test", &meta, records, &[]).map_err(anyhow::Error::msg)?;
-        write_results(chunk, result, out)?;
+        let (result, captured) = capture::capturing(|| chain.run("plugin-test", &meta, records, &[]));
+        let result = result.map_err(anyhow::Error::msg)?;
+        let logs = captured.calls.last().map_or(&[][..], Vec::as_slice);
+        write_results(chunk, result, show.logs.then_some(logs), out)?;
+        for (name, delta) in captured.counters {
+            *counters.entry(name).or_default() += delta;
+        }
+        gauges.extend(captured.gauges);
+    }
+    if show.metrics {
+        serde_json::to_writer(&mut *out, &MetricsLine { metrics: Metrics { counters: &counters, gauges: &gauges } })?;
+        out.write_all(b"\n")?;
     }
     Ok(())
 }
 
-fn write_results(chunk: &[(Record, RecordMeta)], result: ChainResult, out: &mut impl Write) -> anyhow::Result<()> {
+/// One line per record of `chunk`; `logs` (those of the record's call, when shown) go
+/// with the chunk's one record.
+fn write_results(
+    chunk: &[(Record, RecordMeta)],
+    result: ChainResult,
+    logs: Option<&[LogLine]>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let mut outputs: Vec<Vec<Output>> = (0..chunk.len()).map(|_| Vec::new()).collect();
     let mut rejected: Vec<Option<&str>> = vec![None; chunk.len()];
     for output in &result.outputs {
@@ -107,7 +174,7 @@ fn write_results(chunk: &[(Record, RecordMeta)], result: ChainResult, out: &mut 
         rejected[dead.origin] = Some(&dead.reason);
     }
     for (((_, meta), outputs), rejected) in chunk.iter().zip(outputs).zip(rejected) {
-        let line = Line { offset: meta.offset, outputs: rejected.is_none().then_some(outputs), rejected };
+        let line = Line { offset: meta.offset, outputs: rejected.is_none().then_some(outputs), rejected, logs };
         serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }

@@ -141,6 +141,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Res
     })?;
     host.func_wrap("counter-add", |mut store: StoreContextMut<'_, InstanceState>, (name, delta): (WasmStr, u64)| {
         if let Some(name) = metric_name(&mut store, &name)? {
+            super::capture::counter(&name, delta);
             let l = &store.data().label;
             metrics::counter!(name, "plugin" => l.name.clone(), "pipeline" => l.pipeline.clone()).increment(delta);
         }
@@ -148,6 +149,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Res
     })?;
     host.func_wrap("gauge-set", |mut store: StoreContextMut<'_, InstanceState>, (name, value): (WasmStr, f64)| {
         if let Some(name) = metric_name(&mut store, &name)? {
+            super::capture::gauge(&name, value);
             let l = &store.data().label;
             metrics::gauge!(name, "plugin" => l.name.clone(), "pipeline" => l.pipeline.clone()).set(value);
         }
@@ -195,6 +197,7 @@ fn log(
     let message = message.to_str(store)?;
     let message = escape(&message);
     let message = truncate(&message, MAX_MESSAGE);
+    super::capture::log(level, &message, &fields);
     let label = &store.data().label;
     // One quoted field, so that a plugin's `pipeline="…"` cannot pass for the host's.
     let fields = Fields(&fields).to_string();

@@ -196,6 +196,7 @@ impl PluginInstance {
             );
         }
         set_deadline(&mut self.store, deadline);
+        super::capture::call();
         let batch = self.encoder.finish();
         let call = self.bindings.sluice_plugin_transform().call_process(&mut self.store, batch);
         let called = bounded(&self.runtime, deadline, call);

@@ -5,6 +5,7 @@
 //! - [`cache`]: compiled plugins kept in `data_dir`, verified before they are loaded.
 //! - [`instance`]: one sandboxed instance with memory and time limits, one batch at a time.
 //! - [`host_api`]: the imports a plugin may call (logging, metrics), with their budgets.
+//! - [`capture`]: those calls, captured for `sluice plugin test --show`.
 //! - [`sandbox`]: what an instance is allowed: its limits and capability grants.
 //! - [`pool`]: the instance pool, sized for the most instances that can be alive at once.
 //! - [`limiter`]: memory, tables and instance counts an instance may take.
@@ -19,6 +20,7 @@
 //! - [`inspect`]: what `sluice plugin check` reports about a file.
 
 pub mod cache;
+pub mod capture;
 pub mod chain;
 pub mod compiler;
 pub mod directory;
