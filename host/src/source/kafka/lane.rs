@@ -21,6 +21,10 @@ use crate::kafka::headers::RawHeaders;
 use crate::record::{Record, RecordMeta};
 use crate::source::{Incoming, Malformed, Source};
 
+/// How long an idle lane waits for librdkafka's wake-up before it looks at its queue
+/// anyway: the most a missed wake-up delays a record.
+const RECHECK: Duration = Duration::from_millis(200);
+
 /// Where a lane's delivered offsets go.
 pub(super) enum LaneOffsets {
     /// Stored for the consumer to commit, and a commit requested at once.
@@ -102,7 +106,13 @@ impl Source for PartitionLane {
                 Some(Err(error)) => {
                     tracing::warn!(topic = %self.topic, partition = self.partition, %error, "kafka fetch error")
                 }
-                None => self.wake.notified().await,
+                // librdkafka wakes a queue's reader only when the queue goes from empty to
+                // not empty, and that edge can be missed (rust-rdkafka #665 and #840: one
+                // partition stops for good while the others flow; seen once here, on a
+                // loaded machine): look again after a while even without a wake-up.
+                None => {
+                    let _ = tokio::time::timeout(RECHECK, self.wake.notified()).await;
+                }
             }
         }
     }
