@@ -58,7 +58,7 @@ func collect() {
 func hostLog(level Level, message string, fields []Field) {
 	pairs := make([]witTypes.Tuple2[string, string], len(fields))
 	for i, f := range fields {
-		pairs[i] = witTypes.Tuple2[string, string]{F0: f.Name, F1: f.Value}
+		pairs[i] = witTypes.Tuple2[string, string]{F0: f.Name, F1: f.text()}
 	}
 	sluice_plugin_host.Log(uint8(level), message, pairs)
 }

@@ -54,6 +54,36 @@ func (c Config) Int(key string, def int64) (int64, error) {
 	return n, nil
 }
 
+// Float is the value of key as a number, def if there is none, or an error naming the
+// key and the value.
+func (c Config) Float(key string, def float64) (float64, error) {
+	v, ok := c.Get(key)
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, fmt.Errorf("config key `%s` = %q: not a number", key, v)
+	}
+	return n, nil
+}
+
+// Bool is the value of key as `true` or `false` (TOML's spelling, nothing else), def if
+// there is none, or an error naming the key and the value.
+func (c Config) Bool(key string, def bool) (bool, error) {
+	v, ok := c.Get(key)
+	if !ok {
+		return def, nil
+	}
+	switch v {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("config key `%s` = %q: not true or false", key, v)
+}
+
 // Entries calls yield with each key and value, in order, until it returns false.
 func (c Config) Entries(yield func(key, value string) bool) {
 	for _, e := range c.entries {

@@ -13,8 +13,20 @@ const (
 	LevelError
 )
 
-// Field is a key/value pair shown alongside a log line.
-type Field struct{ Name, Value string }
+// Field is a key/value pair shown alongside a log line. The value may be of any type: it
+// is shown as fmt.Sprint shows it (as the other SDKs show any value as text).
+type Field struct {
+	Name  string
+	Value any
+}
+
+// text is the field's value as the host shows it.
+func (f Field) text() string {
+	if s, ok := f.Value.(string); ok {
+		return s
+	}
+	return fmt.Sprint(f.Value)
+}
 
 // Log writes a line to the host's log, tagged with the plugin's name and version.
 func Log(level Level, message string, fields ...Field) { hostLog(level, message, fields) }

@@ -10,7 +10,7 @@ import "sluice.dev/sdk/internal/capture"
 func hostLog(level Level, message string, fields []Field) {
 	pairs := make([][2]string, len(fields))
 	for i, f := range fields {
-		pairs[i] = [2]string{f.Name, f.Value}
+		pairs[i] = [2]string{f.Name, f.text()}
 	}
 	capture.Now.Logs = append(capture.Now.Logs, capture.Log{Level: uint8(level), Message: message, Fields: pairs})
 }

@@ -157,6 +157,42 @@ func TestConfig(t *testing.T) {
 	if _, err := c.Require("none"); err == nil || err.Error() != "missing required config key `none`" {
 		t.Error(err)
 	}
+	c = sluice.NewConfig("ratio", "0.25", "on", "true", "off", "false", "yes", "yes")
+	if f, err := c.Float("ratio", 0); f != 0.25 || err != nil {
+		t.Error(f, err)
+	}
+	if f, err := c.Float("none", 1.5); f != 1.5 || err != nil {
+		t.Error(f, err)
+	}
+	if _, err := c.Float("yes", 0); err == nil || err.Error() != "config key `yes` = \"yes\": not a number" {
+		t.Error(err)
+	}
+	if on, err := c.Bool("on", false); !on || err != nil {
+		t.Error(on, err)
+	}
+	if off, err := c.Bool("off", true); off || err != nil {
+		t.Error(off, err)
+	}
+	if def, err := c.Bool("none", true); !def || err != nil {
+		t.Error(def, err)
+	}
+	if _, err := c.Bool("yes", false); err == nil || err.Error() != "config key `yes` = \"yes\": not true or false" {
+		t.Error(err)
+	}
+}
+
+func TestLogFieldsTakeAnyValueAsText(t *testing.T) {
+	result, err := sluicetest.Run(plugin(func(r *sluice.Record, out *sluice.Output) error {
+		sluice.Log(sluice.LevelInfo, "seen", sluice.Field{Name: "n", Value: 3}, sluice.Field{Name: "s", Value: "x"})
+		return nil
+	}), sluice.Config{}, sluicetest.Value("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := result.Logs[0].Fields
+	if len(fields) != 2 || fields[0].Value != "3" || fields[1].Value != "x" {
+		t.Errorf("%+v", fields)
+	}
 }
 
 func TestAValueThatIsNotJSONIsRejectedSayingWhy(t *testing.T) {

@@ -59,6 +59,33 @@ export class Config {
     );
   }
 
+  /** The value of `key` as a whole number (a safe integer), or `fallback` when unset; a
+   * `ConfigError` if it is not one. */
+  int(key, fallback = null) {
+    return this.parse(
+      key,
+      (raw) => {
+        const n = /^[+-]?\d+$/.test(raw) ? Number(raw) : NaN;
+        if (!Number.isSafeInteger(n)) throw new Error("not an integer");
+        return n;
+      },
+      fallback,
+    );
+  }
+
+  /** The value of `key` as `true` or `false` (TOML's spelling, nothing else), or
+   * `fallback` when unset; a `ConfigError` if it is neither. */
+  bool(key, fallback = null) {
+    return this.parse(
+      key,
+      (raw) => {
+        if (raw !== "true" && raw !== "false") throw new Error("not true or false");
+        return raw === "true";
+      },
+      fallback,
+    );
+  }
+
   has(key) {
     return this._entries.has(key);
   }

@@ -137,6 +137,17 @@ test("config helpers name the key", () => {
   assert.equal(config.parse("a", (raw) => raw + raw), "11");
 });
 
+test("config parses integers and booleans as every SDK does", () => {
+  const config = new sluice.Config([["n", "42"], ["r", "0.5"], ["on", "true"], ["off", "false"], ["yes", "yes"]]);
+  assert.equal(config.int("n"), 42);
+  assert.equal(config.int("none", 7), 7);
+  assert.throws(() => config.int("r"), { name: "ConfigError", message: 'config key `r` = "0.5": not an integer' });
+  assert.equal(config.bool("on"), true);
+  assert.equal(config.bool("off", true), false);
+  assert.equal(config.bool("none", true), true);
+  assert.throws(() => config.bool("yes"), { name: "ConfigError", message: 'config key `yes` = "yes": not true or false' });
+});
+
 test("an unexpected exception in the constructor names its type", () => {
   class Broken extends sluice.Plugin {
     constructor() {

@@ -38,6 +38,12 @@ export class Config {
   /** The value of `key` as a number, or `fallback` when unset. */
   number(key: string): number | null;
   number<F>(key: string, fallback: F): number | F;
+  /** The value of `key` as a whole number (a safe integer), or `fallback` when unset. */
+  int(key: string): number | null;
+  int<F>(key: string, fallback: F): number | F;
+  /** The value of `key` as `true` or `false` (nothing else), or `fallback` when unset. */
+  bool(key: string): boolean | null;
+  bool<F>(key: string, fallback: F): boolean | F;
   has(key: string): boolean;
   /** `[key, value]` pairs, in the order the host gave them. */
   entries(): IterableIterator<[string, string]>;

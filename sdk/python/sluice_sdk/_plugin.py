@@ -2,6 +2,7 @@
 the configuration it is built from, and `export`, which turns a plugin class into the
 component's `transform` interface."""
 
+import json as _json
 import traceback
 from pathlib import Path
 
@@ -11,6 +12,12 @@ from . import _batch
 class ConfigError(Exception):
     """Raise from `__init__` when the configuration is unusable: the host does not start
     the plugin and shows the message. (Any other exception does the same.)"""
+
+
+def _strict_bool(raw):
+    if raw in ("true", "false"):
+        return raw == "true"
+    raise ValueError("not true or false")
 
 
 class Config:
@@ -31,15 +38,16 @@ class Config:
             raise ConfigError(f"missing required config key `{key}`") from None
 
     def parse(self, key, kind, default=None):
-        """The value of `key` converted by `kind` (e.g. `int`), or `default` when unset; a
-        `ConfigError` names the key and the value that did not convert."""
+        """The value of `key` converted by `kind` (e.g. `int`, `float`, `bool`), or `default`
+        when unset; a `ConfigError` names the key and the value that did not convert.
+        `bool` takes TOML's `true` and `false` only (Python's `bool("false")` is true)."""
         raw = self._entries.get(key)
         if raw is None:
             return default
         try:
-            return kind(raw)
+            return _strict_bool(raw) if kind is bool else kind(raw)
         except ValueError as e:
-            raise ConfigError(f"config key `{key}` = {raw!r}: {e}") from None
+            raise ConfigError(f"config key `{key}` = {_json.dumps(raw, ensure_ascii=False)}: {e}") from None
 
     def items(self):
         return self._entries.items()

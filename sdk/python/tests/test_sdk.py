@@ -113,8 +113,18 @@ def test_config_helpers_name_the_key():
     assert run(Configured, {"name": "a"}, [TestRecord("")])[0][0].value_str() == "a:1"
     with pytest.raises(Failed, match="^missing required config key `name`$"):
         run(Configured, {}, [])
-    with pytest.raises(Failed, match="config key `n` = 'x': invalid literal"):
+    with pytest.raises(Failed, match='config key `n` = "x": invalid literal'):
         run(Configured, {"name": "a", "n": "x"}, [])
+
+
+def test_config_parses_numbers_and_booleans_as_every_sdk_does():
+    config = sluice.Config({"ratio": "0.25", "on": "true", "off": "false", "yes": "yes"}.items())
+    assert config.parse("ratio", float) == 0.25
+    assert config.parse("on", bool) is True
+    assert config.parse("off", bool) is False, "not Python's bool('false')"
+    assert config.parse("none", bool, True) is True
+    with pytest.raises(sluice.ConfigError, match='^config key `yes` = "yes": not true or false$'):
+        config.parse("yes", bool)
 
 
 def test_an_unexpected_exception_in_init_names_its_type():
