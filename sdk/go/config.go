@@ -43,45 +43,39 @@ func (c Config) Require(key string) (string, error) {
 // Int is the value of key as an integer, def if there is none, or an error naming the
 // key and the value.
 func (c Config) Int(key string, def int64) (int64, error) {
-	v, ok := c.Get(key)
-	if !ok {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("config key `%s` = %q: not an integer", key, v)
-	}
-	return n, nil
+	return parsed(c, key, def, "not an integer", func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) })
 }
 
 // Float is the value of key as a number, def if there is none, or an error naming the
 // key and the value.
 func (c Config) Float(key string, def float64) (float64, error) {
-	v, ok := c.Get(key)
-	if !ok {
-		return def, nil
-	}
-	n, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return 0, fmt.Errorf("config key `%s` = %q: not a number", key, v)
-	}
-	return n, nil
+	return parsed(c, key, def, "not a number", func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })
 }
 
 // Bool is the value of key as `true` or `false` (TOML's spelling, nothing else), def if
 // there is none, or an error naming the key and the value.
 func (c Config) Bool(key string, def bool) (bool, error) {
+	return parsed(c, key, def, "not true or false", func(v string) (bool, error) {
+		if v != "true" && v != "false" {
+			return false, strconv.ErrSyntax
+		}
+		return v == "true", nil
+	})
+}
+
+// parsed is the value of key converted by parse, def if there is none, or an error that
+// names the key and the value and says it is `not` what was wanted.
+func parsed[T any](c Config, key string, def T, not string, parse func(string) (T, error)) (T, error) {
 	v, ok := c.Get(key)
 	if !ok {
 		return def, nil
 	}
-	switch v {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
+	n, err := parse(v)
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("config key `%s` = %q: %s", key, v, not)
 	}
-	return false, fmt.Errorf("config key `%s` = %q: not true or false", key, v)
+	return n, nil
 }
 
 // Entries calls yield with each key and value, in order, until it returns false.

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use crate::harness::*;
-use crate::languages::python_toolchain;
+use crate::languages::pytest;
 
 /// `plugin new NAME --lang python` with `app.py` (and `extra` files) replaced.
 fn project(scratch: &Scratch, name: &str, app: &str, extra: &[(&str, &str)]) -> PathBuf {
@@ -22,6 +22,12 @@ fn project(scratch: &Scratch, name: &str, app: &str, extra: &[(&str, &str)]) -> 
 
 fn build(project: &std::path::Path) -> std::process::Output {
     sluice().args(["plugin", "build"]).arg(project).output().unwrap()
+}
+
+/// What `plugin test` of `wasm` over `input` printed.
+fn plugin_test(wasm: &std::path::Path, input: &std::path::Path) -> String {
+    let output = sluice().args(["plugin", "test"]).arg(wasm).arg("--input").arg(input).output().unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 const SLUGGER: &str = r#"import slugify
@@ -61,27 +67,14 @@ fn a_package_that_imports_lazily_is_bundled_whole_and_native_tests_see_it() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 
     let input = scratch.write("input.txt", "Inscripción abierta\nhello world\nboom\n");
-    let output = sluice()
-        .args(["plugin", "test"])
-        .arg(project.join("build/slugger.wasm"))
-        .arg("--input")
-        .arg(&input)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = plugin_test(&project.join("build/slugger.wasm"), &input);
     let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines[0]["outputs"][0]["value"], "inscripcion-abierta", "{stdout}");
     assert_eq!(lines[1]["outputs"][0]["value"], "hello-world", "{stdout}");
     let reason = lines[2]["rejected"].as_str().unwrap_or_default();
     assert!(reason.ends_with("ValueError: no slug for boom (at app.py:9)"), "{stdout}");
 
-    let status = std::process::Command::new(python_toolchain())
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-        .current_dir(&project)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .status()
-        .unwrap();
-    assert!(status.success(), "pytest in the project, with its requirement");
+    assert!(pytest(&project), "pytest in the project, with its requirement");
 }
 
 /// A syntax error is found by the toolchain's Python before componentize-py starts (it
@@ -144,14 +137,7 @@ fn a_typescript_reason_names_the_line_of_the_source_not_of_the_bundle() {
         std::fs::write(&package, json.to_string()).unwrap();
         let output = build(&scratch.path("kaboom"));
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let output = sluice()
-            .args(["plugin", "test"])
-            .arg(scratch.path("kaboom/build/kaboom.wasm"))
-            .arg("--input")
-            .arg(&input)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stdout = plugin_test(&scratch.path("kaboom/build/kaboom.wasm"), &input);
         let reason = stdout.lines().nth(1).unwrap_or_default();
         assert!(reason.contains(&format!("Error: kaboom (at process (src/index.ts:{line}:")), "{engine}: {stdout}");
     }

@@ -172,14 +172,18 @@ fn the_author_loop_works_in_rust() {
 fn the_author_loop_works_in_python() {
     let scratch = Scratch::with_plugins(&[]);
     let project = author_loop(&scratch, "python");
-    // The project's own unit test, natively, with the pinned pytest.
+    assert!(pytest(&project), "pytest in the new project");
+}
+
+/// Whether the project's own unit tests pass, natively, with the pinned pytest.
+pub fn pytest(project: &Path) -> bool {
     let status = std::process::Command::new(python_toolchain())
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-        .current_dir(&project)
+        .current_dir(project)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .status()
         .unwrap();
-    assert!(status.success(), "pytest in the new project");
+    status.success()
 }
 
 #[test]
@@ -238,7 +242,7 @@ fn npm_test(project: &Path) {
 }
 
 /// The Python of the pinned toolchain that `scripts/setup --plugin-toolchains` installs.
-pub fn python_toolchain() -> std::path::PathBuf {
+fn python_toolchain() -> std::path::PathBuf {
     let pins: toml::Table =
         toml::from_str(&std::fs::read_to_string(workspace_root().join("sdk/toolchains.toml")).unwrap()).unwrap();
     let version = pins["python"]["componentize-py"].as_str().unwrap();
