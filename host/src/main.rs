@@ -239,8 +239,9 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let compiling = std::time::Instant::now();
             let inspection = tokio::task::spawn_blocking(move || inspect(&path)).await??;
             let how = match inspection.origin {
-                Some(Origin::Compiled) | None => "machine code for this host, kept for `sluice run`",
+                Some(Origin::Compiled) => "machine code for this host, kept for `sluice run`",
                 Some(Origin::Cache | Origin::UserCache) => "unchanged since it was last compiled",
+                None => "machine code for this host; no home directory to keep it in",
             };
             say!("built {} ({}, {})", built.path.display(), built.language, bytesize::ByteSize::b(built.bytes))?;
             say!("  toolchain {:>6.1} s", built.took.as_secs_f64())?;

@@ -35,7 +35,7 @@ func notJSON(err error) error {
 	var syntax *json.SyntaxError
 	switch {
 	case errors.As(err, &syntax):
-		return Reject("value is not valid JSON: " + syntax.Error() + " at offset " + strconv.FormatInt(syntax.Offset, 10))
+		return Reject("value is not valid JSON: " + syntax.Error() + " (after " + strconv.FormatInt(syntax.Offset, 10) + " bytes)")
 	case err != nil:
 		return Reject("value is not valid JSON: " + err.Error())
 	default:

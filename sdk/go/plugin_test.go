@@ -204,9 +204,9 @@ func TestAValueThatIsNotJSONIsRejectedSayingWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"value is not valid JSON: invalid character 'x' looking for beginning of value at offset 7",
+		"value is not valid JSON: invalid character 'x' looking for beginning of value (after 7 bytes)",
 		"value is not valid JSON: it is not UTF-8 (the first bad byte is at offset 2)",
-		"value is not valid JSON: unexpected end of JSON input at offset 7",
+		"value is not valid JSON: unexpected end of JSON input (after 7 bytes)",
 	}
 	for i, outcome := range result.Outcomes {
 		if !outcome.Rejected || outcome.Reason != want[i] {

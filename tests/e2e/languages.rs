@@ -91,8 +91,13 @@ fn author_loop(scratch: &Scratch, language: &str) -> std::path::PathBuf {
     // Rust projects share one target directory across runs, so that only the first
     // compiles their dependencies.
     let target = workspace_root().join("target/plugin-projects");
+    // A compile cache of the test's own: the shared one keeps only 8 entries, which tests
+    // running beside this one could push this build's out of before `plugin test` runs.
+    let cache = scratch.path("user-cache");
     let started = std::time::Instant::now();
-    let output = sluice().args(["plugin", "build"]).arg(&project).env("CARGO_TARGET_DIR", target).output().unwrap();
+    let mut build = sluice();
+    build.args(["plugin", "build"]).arg(&project).env("CARGO_TARGET_DIR", target).env("SLUICE_COMPILE_CACHE", &cache);
+    let output = build.output().unwrap();
     let wall = started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
@@ -113,16 +118,25 @@ fn author_loop(scratch: &Scratch, language: &str) -> std::path::PathBuf {
         "{wall:.1} s in all:\n{stdout}"
     );
 
-    let log = passes_its_tests(&project.join("build/tagger.wasm"), &project);
+    let log = passes_its_tests_with(&project.join("build/tagger.wasm"), &project, Some(&cache));
     assert!(log.contains("origin=Cache"), "`plugin test` loads what `plugin build` compiled:\n{log}");
     project
 }
 
 /// `sluice plugin test WASM` with the project's `tests/input.jsonl` and
-/// `tests/expected.jsonl` passes; returns its log.
-fn passes_its_tests(wasm: &Path, project: &Path) -> String {
+/// `tests/expected.jsonl` passes.
+fn passes_its_tests(wasm: &Path, project: &Path) {
+    passes_its_tests_with(wasm, project, None);
+}
+
+/// [`passes_its_tests`] with `cache` as the user's compile cache, if given; returns the log.
+fn passes_its_tests_with(wasm: &Path, project: &Path, cache: Option<&Path>) -> String {
     let tests = project.join("tests");
-    let output = sluice()
+    let mut command = sluice();
+    if let Some(cache) = cache {
+        command.env("SLUICE_COMPILE_CACHE", cache);
+    }
+    let output = command
         .args(["plugin", "test"])
         .arg(wasm)
         .arg("--input")

@@ -101,7 +101,7 @@ pub fn compare(actual: &str, expected: &str, path: &Path) -> anyhow::Result<Comp
     let mut metrics_differ = false;
     if let Some((line, text, want)) = wanted_metrics.last() {
         let have = got_metrics.last();
-        if have.is_none_or(|(_, have)| have != want) {
+        if have.is_none_or(|(_, have)| !same(want, have)) {
             metrics_differ = true;
             let have = have.map_or("nothing", |(text, _)| text);
             let _ = writeln!(diff, "metrics ({}:{line}):\n  expected: {text}\n  actual:   {have}", path.display());
@@ -115,6 +115,19 @@ pub fn compare(actual: &str, expected: &str, path: &Path) -> anyhow::Result<Comp
         }
     }
     Ok(Comparison { records: got.len(), diff })
+}
+
+/// Whether two JSON values are equal, numbers by their value (`1` is `1.0`: a gauge is
+/// a float, and an author writes `1`).
+fn same(want: &Value, have: &Value) -> bool {
+    match (want, have) {
+        (Value::Number(w), Value::Number(h)) => w.as_f64() == h.as_f64(),
+        (Value::Object(w), Value::Object(h)) => {
+            w.len() == h.len() && w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| same(v, hv)))
+        }
+        (Value::Array(w), Value::Array(h)) => w.len() == h.len() && w.iter().zip(h).all(|(w, h)| same(w, h)),
+        _ => want == have,
+    }
 }
 
 /// Whether an expected line matches an actual one: equal as JSON, except that an
@@ -202,6 +215,9 @@ mod tests {
         let c = compare_lines(&actual, &metrics);
         assert!(c.diff.ends_with("0 of 2 records differ from expected.jsonl, and the metrics do"), "{}", c.diff);
         assert!(compare_lines(&actual, &metrics.replace(":3", ":2")).matches());
+        let gauge = |value: &str| format!("{{\"metrics\":{{\"counters\":{{}},\"gauges\":{{\"size\":{value}}}}}}}\n");
+        let c = compare_lines(&gauge("1.0"), &gauge("1"));
+        assert!(c.matches(), "{}", c.diff);
         assert_eq!(shows(&metrics, Path::new("e")).unwrap(), Show { logs: false, metrics: true });
         assert_eq!(shows(&expected, Path::new("e")).unwrap(), Show { logs: true, metrics: false });
     }

@@ -75,10 +75,17 @@ fn toml_name(text: &str, path: &str, table: &str) -> anyhow::Result<Found> {
     Ok(name.map(|n| (n.to_owned(), format!("{path}: `{table}.name`"))))
 }
 
-/// The last element of `go.mod`'s module path (`example.com/team/mask-pii` → `mask-pii`).
+/// The last element of `go.mod`'s module path (`example.com/team/mask-pii` → `mask-pii`),
+/// before a major version's (`example.com/mask/v2` → `mask`), without a comment.
 fn go_module_name(text: &str, path: &str) -> Found {
-    let module = text.lines().find_map(|l| l.trim().strip_prefix("module "))?.trim().trim_matches('"');
-    let last = module.rsplit('/').next()?;
+    let line = text.lines().find_map(|l| l.trim().strip_prefix("module "))?;
+    let module = line.split("//").next()?.trim().trim_matches('"');
+    let mut elements = module.rsplit('/');
+    let mut last = elements.next()?;
+    let major = last.strip_prefix('v').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if major && let Some(before) = elements.next() {
+        last = before;
+    }
     Some((last.to_owned(), format!("{path}: `module`")))
 }
 
@@ -104,6 +111,8 @@ mod tests {
         assert_eq!(name_in(&[("package.json", npm)], Language::TypeScript).unwrap(), "mask-pii");
         let go = "module example.com/team/mask_pii\n\ngo 1.26\n";
         assert_eq!(name_in(&[("go.mod", go)], Language::Go).unwrap(), "mask_pii");
+        let go = "module github.com/org/mask-pii/v2 // the second\n";
+        assert_eq!(name_in(&[("go.mod", go)], Language::Go).unwrap(), "mask-pii");
         let python = "[project]\nname = \"mask-pii\"\n";
         assert_eq!(name_in(&[("pyproject.toml", python)], Language::Python).unwrap(), "mask-pii");
         assert_eq!(name_in(&[("app.py", "")], Language::Python).unwrap(), "copy-of-project");

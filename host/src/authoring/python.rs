@@ -81,7 +81,8 @@ fn check_syntax(dir: &Path, tools: &toolchain::Python) -> anyhow::Result<()> {
     let mut files = Vec::new();
     python_files(dir, &mut files)?;
     // `compile` rather than `py_compile`, which writes `__pycache__`; one line a file.
-    let script = "import sys\nfor path in sys.argv[1:]:\n    with open(path, 'rb') as f:\n        source = f.read()\n    try:\n        compile(source, path, 'exec', dont_inherit=True)\n    except SyntaxError as e:\n        where = f'{e.filename}, line {e.lineno}' + (f', column {e.offset}' if e.offset else '')\n        text = (e.text or '').rstrip()\n        print(f'{where}: {type(e).__name__}: {e.msg}' + (f'\\n    {text}' if text else ''), file=sys.stderr)\n        sys.exit(1)\n";
+    // A NUL byte in a source is a ValueError, not a SyntaxError, on Python 3.11.
+    let script = "import sys\nfor path in sys.argv[1:]:\n    with open(path, 'rb') as f:\n        source = f.read()\n    try:\n        compile(source, path, 'exec', dont_inherit=True)\n    except SyntaxError as e:\n        where = f'{e.filename or path}, line {e.lineno}' + (f', column {e.offset}' if e.offset else '')\n        text = (e.text or '').rstrip()\n        print(f'{where}: {type(e).__name__}: {e.msg}' + (f'\\n    {text}' if text else ''), file=sys.stderr)\n        sys.exit(1)\n    except ValueError as e:\n        print(f'{path}: {type(e).__name__}: {e}', file=sys.stderr)\n        sys.exit(1)\n";
     let output = Command::new(&tools.python)
         .current_dir(dir)
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -100,18 +101,23 @@ fn check_syntax(dir: &Path, tools: &toolchain::Python) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `.py` files under `dir`, skipping what the build owns and hidden directories.
+/// The `.py` files under `dir`: the project's own, so not what the build owns, hidden
+/// directories, virtual environments or installed packages; links are not followed.
 fn python_files(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
     for path in entries {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if path.is_dir() {
-            if !name.starts_with('.') && !matches!(name, "build" | "__pycache__" | "node_modules") {
+        let Ok(kind) = path.symlink_metadata().map(|m| m.file_type()) else { continue };
+        if kind.is_dir() {
+            let skipped = name.starts_with('.')
+                || matches!(name, "build" | "__pycache__" | "node_modules" | "site-packages")
+                || path.join("pyvenv.cfg").exists();
+            if !skipped {
                 python_files(&path, files)?;
             }
-        } else if name.ends_with(".py") {
+        } else if kind.is_file() && name.ends_with(".py") {
             files.push(path);
         }
     }
@@ -150,13 +156,16 @@ fn modules_of(site: &Path) -> anyhow::Result<Vec<String>> {
         entries.sort();
         for path in entries {
             let Some(file) = path.file_name().and_then(|n| n.to_str()) else { continue };
-            let (stem, is_dir) = match (path.is_dir(), file.strip_suffix(".py")) {
+            // Links are not followed: a loop of them would never end.
+            let Ok(kind) = path.symlink_metadata().map(|m| m.file_type()) else { continue };
+            let (stem, is_dir) = match (kind.is_dir(), file.strip_suffix(".py")) {
                 (true, _) => (file, true),
-                (false, Some(stem)) => (stem, false),
-                (false, None) => continue,
+                (false, Some(stem)) if kind.is_file() => (stem, false),
+                _ => continue,
             };
-            let identifier = stem.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
-                && stem.chars().all(|c| c.is_alphanumeric() || c == '_');
+            // ASCII identifiers only, which the entry module spells as they are.
+            let identifier = stem.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !identifier || matches!(stem, "__main__" | "__init__" | "tests" | "test" | "conftest" | "setup") {
                 continue;
             }
@@ -198,7 +207,8 @@ for _name in [
     try:
         _importlib.import_module(_name)
     except BaseException as _error:
-        _failed.append(f"{{_name}}: {{type(_error).__name__}}: {{_error}}")
+        _message = " ".join(str(_error).split())
+        _failed.append(f"{{_name}}: {{type(_error).__name__}}: {{_message}}")
 with open(_os.path.join(_os.path.dirname(__file__), "{NOT_BUNDLED}"), "w") as _report:
     _report.write("\n".join(_failed))
 
@@ -237,8 +247,7 @@ fn explain(output: &str, paths: &[PathBuf]) -> String {
 /// mounted there (`/home/me/tagger/app.py`).
 fn project_paths(text: &str, paths: &[PathBuf]) -> String {
     let mut text = text.to_owned();
-    // Highest first, so that `/1/` does not replace the start of `/10/`.
-    for (index, path) in paths.iter().enumerate().rev() {
+    for (index, path) in paths.iter().enumerate() {
         text = text.replace(&format!("\"/{index}/"), &format!("\"{}/", path.display()));
         text = text.replace(&format!(" /{index}/"), &format!(" {}/", path.display()));
     }
@@ -268,6 +277,8 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, "").unwrap();
         }
+        std::os::unix::fs::symlink(site.path(), site.path().join("namespace/loop")).unwrap();
+        std::fs::write(site.path().join("caf\u{e9}.py"), "").unwrap();
         assert_eq!(
             modules_of(site.path()).unwrap(),
             [
@@ -280,6 +291,21 @@ mod tests {
                 "text_unidecode"
             ]
         );
+    }
+
+    #[test]
+    fn the_syntax_check_reads_the_projects_own_files_only() {
+        let project = tempfile::tempdir().unwrap();
+        for file in ["app.py", "lib/helpers.py", "venv/lib/x.py", "site-packages/y.py", ".sluice/z.py", "build/w.py"] {
+            let path = project.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        std::fs::write(project.path().join("venv/pyvenv.cfg"), "").unwrap();
+        std::os::unix::fs::symlink(project.path(), project.path().join("lib/loop")).unwrap();
+        let mut files = Vec::new();
+        python_files(project.path(), &mut files).unwrap();
+        assert_eq!(files, [project.path().join("app.py"), project.path().join("lib/helpers.py")]);
     }
 
     #[test]

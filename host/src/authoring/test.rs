@@ -8,8 +8,10 @@
 //!
 //! What else it shows ([`Show`]): the plugin's log lines with each record (`"logs"`; the
 //! records then go one per call, so that each line has its own), and a last line with
-//! the totals of its metrics (`{"metrics":{"counters":{…},"gauges":{…}}}`), as the host
-//! received them ([`crate::plugin::capture`]).
+//! the totals of its metrics (`{"metrics":{"counters":{…},"gauges":{…}}}`) over the calls
+//! whose results were used, so that every record counts once however the records were
+//! batched and a failure isolated, as the host received them ([`crate::plugin::capture`]).
+//! What a plugin logs or counts in `init` is not shown.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -142,12 +144,16 @@ pub fn run(
         let records = chunk.iter().map(|(record, _)| record.clone()).collect();
         let (result, captured) = capture::capturing(|| chain.run("plugin-test", &meta, records, &[]));
         let result = result.map_err(anyhow::Error::msg)?;
-        let logs = captured.calls.last().map_or(&[][..], Vec::as_slice);
+        let logs = captured.calls.last().map_or(&[][..], |call| call.logs.as_slice());
         write_results(chunk, result, show.logs.then_some(logs), out)?;
-        for (name, delta) in captured.counters {
-            *counters.entry(name).or_default() += delta;
+        // The calls whose results were used: each record's metrics once, however the
+        // records were batched and a failure isolated.
+        for call in captured.calls.into_iter().filter(|call| call.succeeded == Some(true)) {
+            for (name, delta) in call.counters {
+                *counters.entry(name).or_default() += delta;
+            }
+            gauges.extend(call.gauges);
         }
-        gauges.extend(captured.gauges);
     }
     if show.metrics {
         serde_json::to_writer(&mut *out, &MetricsLine { metrics: Metrics { counters: &counters, gauges: &gauges } })?;

@@ -108,22 +108,23 @@ impl CompileCache {
         Ok((component, origin))
     }
 
-    /// The component for `bytes` from this cache, if it has a usable entry and is the
-    /// host's user's alone; why not is logged, at debug: this cache is only a shortcut.
+    /// The component for `bytes` from this cache, if it has a usable entry and the
+    /// directory and the entry are the host's user's alone ([`open_ours`]). Why an entry
+    /// there is not used is logged: the cache is only a shortcut, but one that is never
+    /// taken should say why.
     fn read_trusted(&self, engine: &Engine, bytes: &[u8]) -> Option<Component> {
         let path = self.entry_path(engine, bytes);
-        let usable = (|| {
-            only_ours(&self.dir)?;
-            if !path.exists() {
-                return Ok(None);
-            }
-            only_ours(&path)?;
-            self.read(engine, &path)
-        })();
+        let name = path.file_name().and_then(|n| n.to_str()).expect("entry names are ASCII");
+        let usable = open_ours(&self.dir, name).and_then(|file| {
+            let Some(mut file) = file else { return Ok(None) };
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut data).map_err(|e| format!("cannot read it: {e}"))?;
+            deserialize(engine, &data).map(Some)
+        });
         match usable {
             Ok(found) => found,
             Err(why) => {
-                tracing::debug!(entry = %path.display(), why, "not using the user's compiled plugin");
+                tracing::warn!(entry = %path.display(), why, "not using the user's compiled plugin; compiling it");
                 None
             }
         }
@@ -143,21 +144,19 @@ impl CompileCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot read it: {e}")),
         };
-        let code = verified(&data)?;
-        // SAFETY: `code` is exactly what `Component::serialize` produced in this host
-        // (entries are written only by `write` below, atomically), checked byte for byte
-        // against the SHA-256 stored with it, so it is not a truncated or corrupted copy.
-        // Wasmtime checks its own header and the engine's settings before using it.
-        let component = unsafe { Component::deserialize(engine, code) }.map_err(|e| format!("{e:#}"))?;
+        let component = deserialize(engine, &data)?;
         // Refresh the entry's time, so pruning keeps what is in use.
         let _ = std::fs::File::options().append(true).open(path).and_then(|f| f.set_modified(SystemTime::now()));
         Ok(Some(component))
     }
 
+    /// Writes an entry, readable and writable by the host's user only (as is a directory
+    /// it creates), so that the user's cache passes [`open_ours`] whatever the umask.
     fn write(&self, path: &Path, code: &[u8]) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir)?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         file.write_all(MAGIC)?;
         file.write_all(&Sha256::digest(code))?;
         file.write_all(code)?;
@@ -182,17 +181,73 @@ impl CompileCache {
     }
 }
 
-/// Whether `path` belongs to the host's user, and nobody else may write it.
-fn only_ours(path: &Path) -> Result<(), String> {
+/// The entry `name` of the directory `dir`, opened so that what is checked is what is
+/// read: the directory without following a link, the entry within that very directory
+/// (`openat`) without following a link, each checked (`fstat` of the open file) to belong
+/// to the host's user with nobody else able to write it. Another user who can write an
+/// ancestor directory can move things around, but cannot make a directory or a file that
+/// belongs to this user. `Ok(None)` when there is no such entry.
+fn open_ours(dir: &Path, name: &str) -> Result<Option<std::fs::File>, String> {
+    use std::ffi::CString;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    let dir_name = CString::new(dir.as_os_str().as_bytes()).map_err(|_| "its path holds a NUL byte".to_owned())?;
+    // SAFETY: open(2) on a NUL-terminated path that outlives the call; it returns a new
+    // descriptor or -1, and has no other effect on this process's memory.
+    let fd = unsafe {
+        libc::open(dir_name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    };
+    if fd < 0 {
+        let error = std::io::Error::last_os_error();
+        return match error.kind() {
+            std::io::ErrorKind::NotFound => Ok(None),
+            _ => Err(format!("cannot open its directory: {error}")),
+        };
+    }
+    // SAFETY: `fd` was just returned by open(2), is valid, and nothing else owns it.
+    let dir_file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    only_ours(&dir_file, "its directory")?;
+    let entry_name = CString::new(name).map_err(|_| "its name holds a NUL byte".to_owned())?;
+    // SAFETY: openat(2) relative to the directory descriptor held open above, on a
+    // NUL-terminated name that outlives the call; it returns a new descriptor or -1.
+    let fd = unsafe {
+        libc::openat(dir_file.as_raw_fd(), entry_name.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    };
+    if fd < 0 {
+        let error = std::io::Error::last_os_error();
+        return match error.kind() {
+            std::io::ErrorKind::NotFound => Ok(None),
+            _ => Err(format!("cannot open it: {error}")),
+        };
+    }
+    // SAFETY: `fd` was just returned by openat(2), is valid, and nothing else owns it.
+    let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    only_ours(&file, "it")?;
+    Ok(Some(file))
+}
+
+/// Whether the open `file` belongs to the host's user, and nobody else may write it.
+fn only_ours(file: &std::fs::File, what: &str) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot look at it: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot look at {what}: {e}"))?;
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     let user = unsafe { libc::geteuid() };
     match (meta.uid() == user, meta.mode() & 0o022) {
-        (false, _) => Err(format!("it belongs to user {}, not to this process's user {user}", meta.uid())),
+        (false, _) => Err(format!("{what} belongs to user {}, not to this process's user {user}", meta.uid())),
         (true, 0) => Ok(()),
-        (true, _) => Err(format!("others may write it (mode {:o})", meta.mode() & 0o777)),
+        (true, _) => Err(format!("others may write {what} (mode {:o}; `chmod go-w` it)", meta.mode() & 0o777)),
     }
+}
+
+/// The component of an entry's bytes, once its checksum holds.
+fn deserialize(engine: &Engine, data: &[u8]) -> Result<Component, String> {
+    let code = verified(data)?;
+    // SAFETY: `code` is exactly what `Component::serialize` produced in a host (entries
+    // are written only by `CompileCache::write`, atomically, to the host's private
+    // directory or the user's own, which `open_ours` checks), checked byte for byte
+    // against the SHA-256 stored with it, so it is not a truncated or corrupted copy.
+    // Wasmtime checks its own header and the engine's settings before using it.
+    unsafe { Component::deserialize(engine, code) }.map_err(|e| format!("{e:#}"))
 }
 
 /// The compiled code of an entry, if its checksum holds.
@@ -242,6 +297,30 @@ mod tests {
             Origin::Compiled,
             "a short entry too"
         );
+    }
+
+    #[test]
+    fn entries_and_the_directory_are_the_users_alone_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = CompileCache::new(dir.path().join("made/cache"));
+        cache.load(&engine, EMPTY_COMPONENT, compile(&engine)).unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("made/cache")), 0o700);
+        let entry = std::fs::read_dir(dir.path().join("made/cache")).unwrap().next().unwrap().unwrap().path();
+        assert_eq!(mode(&entry), 0o600);
+        let name = entry.file_name().unwrap().to_str().unwrap();
+        assert!(open_ours(&dir.path().join("made/cache"), name).unwrap().is_some());
+
+        // A link in place of the entry, or of the directory, is not followed.
+        let linked = dir.path().join("linked");
+        std::fs::create_dir(&linked).unwrap();
+        std::os::unix::fs::symlink(&entry, linked.join(name)).unwrap();
+        assert!(open_ours(&linked, name).unwrap_err().starts_with("cannot open it:"));
+        std::os::unix::fs::symlink(dir.path().join("made/cache"), dir.path().join("dirlink")).unwrap();
+        assert!(open_ours(&dir.path().join("dirlink"), name).unwrap_err().starts_with("cannot open its directory:"));
+        assert_eq!(open_ours(&dir.path().join("made/cache"), "missing").unwrap().map(drop), None);
     }
 
     #[test]

@@ -12,16 +12,25 @@ use serde::Serialize;
 
 use super::bindings::sluice::plugin::host::Level;
 
-/// What the plugin asked of the host while [`capturing`] ran.
-#[derive(Debug, Default, Serialize)]
+/// What the plugin asked of the host in each of its calls while [`capturing`] ran: a
+/// record the plugin fails on is run again, alone, so a record may have several, and the
+/// last is the one that decided it. What `init` asks is not captured.
+#[derive(Debug, Default)]
 pub struct Captured {
-    /// The log lines of each plugin call, in order: a record the plugin failed on is run
-    /// again, alone, and the last call is the one that decided it.
-    pub calls: Vec<Vec<LogLine>>,
+    pub calls: Vec<Call>,
+}
+
+/// One `process` call's log lines and metric updates, and whether it succeeded (its
+/// result was used).
+#[derive(Debug, Default, PartialEq)]
+pub struct Call {
+    pub logs: Vec<LogLine>,
     /// Each counter's total.
     pub counters: BTreeMap<String, u64>,
     /// Each gauge's last value.
     pub gauges: BTreeMap<String, f64>,
+    /// `None` while the call runs.
+    pub succeeded: Option<bool>,
 }
 
 /// One log line of a plugin.
@@ -44,21 +53,33 @@ pub fn capturing<R>(f: impl FnOnce() -> R) -> (R, Captured) {
     (result, captured)
 }
 
-fn with(f: impl FnOnce(&mut Captured)) {
+/// Runs `f` on the call under way, if there is one and something is capturing.
+fn with(f: impl FnOnce(&mut Call)) {
     CAPTURE.with(|c| {
-        if let Some(captured) = c.borrow_mut().as_mut() {
-            f(captured)
+        let mut captured = c.borrow_mut();
+        let call = captured.as_mut().and_then(|c| c.calls.last_mut()).filter(|call| call.succeeded.is_none());
+        if let Some(call) = call {
+            f(call)
         }
     })
 }
 
 /// A plugin call begins.
 pub(super) fn call() {
-    with(|c| c.calls.push(Vec::new()));
+    CAPTURE.with(|c| {
+        if let Some(captured) = c.borrow_mut().as_mut() {
+            captured.calls.push(Call::default())
+        }
+    })
+}
+
+/// The plugin call under way ended, and whether it succeeded.
+pub(super) fn ended(succeeded: bool) {
+    with(|call| call.succeeded = Some(succeeded));
 }
 
 pub(super) fn log(level: Level, message: &str, fields: &[(impl AsRef<str>, impl AsRef<str>)]) {
-    with(|c| {
+    with(|call| {
         let level = match level {
             Level::Trace => "trace",
             Level::Debug => "debug",
@@ -67,21 +88,17 @@ pub(super) fn log(level: Level, message: &str, fields: &[(impl AsRef<str>, impl 
             Level::Error => "error",
         };
         let fields = fields.iter().map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned())).collect();
-        let line = LogLine { level, message: message.to_owned(), fields };
-        match c.calls.last_mut() {
-            Some(call) => call.push(line),
-            None => c.calls.push(vec![line]),
-        }
+        call.logs.push(LogLine { level, message: message.to_owned(), fields });
     })
 }
 
 pub(super) fn counter(name: &str, delta: u64) {
-    with(|c| *c.counters.entry(name.to_owned()).or_default() += delta);
+    with(|call| *call.counters.entry(name.to_owned()).or_default() += delta);
 }
 
 pub(super) fn gauge(name: &str, value: f64) {
-    with(|c| {
-        c.gauges.insert(name.to_owned(), value);
+    with(|call| {
+        call.gauges.insert(name.to_owned(), value);
     });
 }
 
@@ -90,23 +107,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_what_happens_inside_capturing_on_this_thread_is_captured() {
+    fn only_what_calls_ask_inside_capturing_on_this_thread_is_captured() {
         counter("before", 1);
         let ((), captured) = capturing(|| {
+            counter("init", 1);
             call();
             log(Level::Info, "first", &[("k", "v")]);
-            call();
             counter("seen", 2);
+            ended(false);
+            counter("between", 1);
+            call();
             counter("seen", 3);
             gauge("size", 1.0);
             gauge("size", 4.5);
             std::thread::spawn(|| counter("elsewhere", 1)).join().unwrap();
+            ended(true);
         });
         let line = LogLine { level: "info", message: "first".into(), fields: [("k".into(), "v".into())].into() };
-        assert_eq!(captured.calls, [vec![line], vec![]]);
-        assert_eq!(captured.counters, [("seen".to_owned(), 5)].into());
-        assert_eq!(captured.gauges, [("size".to_owned(), 4.5)].into());
+        let failed = Call {
+            logs: vec![line],
+            counters: [("seen".to_owned(), 2)].into(),
+            gauges: BTreeMap::new(),
+            succeeded: Some(false),
+        };
+        let kept = Call {
+            logs: vec![],
+            counters: [("seen".to_owned(), 3)].into(),
+            gauges: [("size".to_owned(), 4.5)].into(),
+            succeeded: Some(true),
+        };
+        assert_eq!(captured.calls, [failed, kept]);
         counter("after", 1);
-        assert_eq!(capturing(|| ()).1.counters.len(), 0);
+        assert!(capturing(|| ()).1.calls.is_empty());
     }
 }

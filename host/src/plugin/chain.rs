@@ -267,7 +267,7 @@ impl Slot {
             Ok(instance) => {
                 metrics::counter!("sluice_plugin_rollbacks_total", "plugin" => failing.name.clone(), "pipeline" => self.pipeline.clone()).increment(1);
                 tracing::error!(plugin = %failing.name, pipeline = %self.pipeline, failing = %failing.version, batches, back_to = %previous.version, "the new plugin version failed on its first batches; rolled back to the previous version (replace the file to try another)");
-                self.ready.running(&previous.version);
+                self.ready.rolled_back(&previous.version);
                 self.version = previous;
                 self.instance = Some(instance);
                 true

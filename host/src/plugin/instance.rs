@@ -200,8 +200,20 @@ impl PluginInstance {
         let batch = self.encoder.finish();
         let call = self.bindings.sluice_plugin_transform().call_process(&mut self.store, batch);
         let called = bounded(&self.runtime, deadline, call);
-        let name = &self.plugin.name;
         self.batches += 1;
+        let outcome = self.finish(called, count, deadline);
+        super::capture::ended(outcome.is_ok());
+        outcome
+    }
+
+    /// What a `process` call that ended with `called`, for a batch of `count`, produced.
+    fn finish(
+        &mut self,
+        called: Result<Result<Vec<u8>, String>, CallError>,
+        count: usize,
+        deadline: Duration,
+    ) -> Result<PluginResult, String> {
+        let name = &self.plugin.name;
         match finish_call(&mut self.store, called, "trapped", &self.limits, deadline)? {
             Ok(encoded) if encoded.len() as u64 > self.limits.result_bytes.as_u64() => Err(format!(
                 "plugin `{name}` returned {} for a batch, more than its limit of {}",

@@ -36,14 +36,17 @@ impl Ready {
 
     /// The instance of the newer version, if one is ready; the slot runs it from now on.
     pub fn take(&self) -> Option<PluginInstance> {
-        let instance = self.state.lock().expect("ready slot poisoned").instance.take()?;
+        // Reported under the lock, so that a newer version put meanwhile is not cleared.
+        let mut state = self.state.lock().expect("ready slot poisoned");
+        let instance = state.instance.take()?;
         self.report.running(&instance.plugin().version);
         Some(instance)
     }
 
-    /// The slot went back to `version` (a rollback).
-    pub fn running(&self, version: &str) {
-        self.report.running(version);
+    /// The slot went back to `version` (a rollback); a newer version it holds stays ready.
+    pub fn rolled_back(&self, version: &str) {
+        let _state = self.state.lock().expect("ready slot poisoned");
+        self.report.rolled_back(version);
     }
 
     fn put(&self, instance: PluginInstance) {

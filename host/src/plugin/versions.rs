@@ -79,6 +79,11 @@ impl SlotReport {
         });
     }
 
+    /// The slot went back to running `version`, holding what it held ready.
+    pub fn rolled_back(&self, version: &str) {
+        self.update(|s| s.running = version.to_owned());
+    }
+
     /// The slot holds `version` ready to take over at the next batch.
     pub fn ready(&self, version: &str) {
         self.update(|s| s.ready = Some(version.to_owned()));
@@ -116,6 +121,9 @@ mod tests {
         assert_eq!((states.running("mask"), states.pending("main")), ("v2,v1".to_owned(), 0));
         drop(b);
         assert_eq!(states.running("mask"), "v2");
+        a.ready("v3");
+        a.rolled_back("v1");
+        assert_eq!((states.running("mask"), states.pending("main")), ("v1".to_owned(), 1), "v3 still waits");
         assert_eq!(states.pending("elsewhere"), 0);
     }
 }

@@ -26,14 +26,15 @@ function original(map, line, column) {
   if (decoded === null || decoded.map !== map) decoded = { map, lines: decode(map.mappings) };
   const segments = decoded.lines[line - 1];
   if (!segments) return null;
-  // The last segment that starts at or before the column.
+  // The segment the column lies in: the last that starts at or before it. A segment
+  // without a source is code the map does not know; a column before the first segment
+  // is, too: then the frame stays as it is rather than point somewhere nearby.
   let found = null;
   for (const segment of segments) {
     if (segment[0] > column - 1) break;
-    if (segment.length >= 4) found = segment;
+    found = segment;
   }
-  if (!found) found = segments.find((segment) => segment.length >= 4) ?? null;
-  if (!found) return null;
+  if (!found || found.length < 4) return null;
   return `${map.sources[found[1]]}:${found[2] + 1}:${found[3] + 1}`;
 }
 

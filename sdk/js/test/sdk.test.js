@@ -286,6 +286,10 @@ test("a frame of the bundle is shown where the author wrote it", async () => {
   assert.equal(mapFrame("process (.sluice/build/plugin.js:2:3)", map), "process (src/index.ts:10:5)");
   assert.equal(mapFrame("process (.sluice/build/plugin.js:2:9)", map), "process (src/index.ts:12:1)");
   assert.equal(mapFrame(".sluice/build/plugin.js:2", map), "src/index.ts:10:5", "a line without a column");
+  // From column 18 (0-based) of line 2 on is code no source is known for (a one-field segment).
+  const unmapped = { ...map, mappings: ";AASI,MAEJ,M" };
+  assert.equal(mapFrame("f (.sluice/build/plugin.js:2:20)", unmapped), "f (.sluice/build/plugin.js:2:20)");
+  assert.equal(mapFrame("f (.sluice/build/plugin.js:2:9)", unmapped), "f (src/index.ts:12:1)");
   assert.equal(mapFrame("process (.sluice/build/plugin.js:9:1)", map), "process (.sluice/build/plugin.js:9:1)");
   assert.equal(mapFrame("f (other.js:2:3)", map), "f (other.js:2:3)", "not the bundle");
   assert.equal(mapFrame("f (src/index.ts:2:3)", undefined), "f (src/index.ts:2:3)", "natively, no map");

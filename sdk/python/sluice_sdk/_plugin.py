@@ -126,13 +126,22 @@ def _source(filename):
     return rest if filename.startswith("/") and mount.isdigit() and rest else filename
 
 
+def _in_project(filename):
+    """Whether a file is the project's own, not a package it installed: in a component, a
+    file of the first Python path (`/0/`); natively, one outside `site-packages`."""
+    if filename.startswith("/") and filename[1:].partition("/")[0].isdigit():
+        return filename.startswith("/0/")
+    return "site-packages" not in filename
+
+
 def describe(error):
     """An exception as the host will show it: its type, message and the line of the
     plugin's own code it came from (not the standard library's or the SDK's, where a
     `json.loads` or a `record.header` call may have raised it)."""
     frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ else []
-    own = [f for f in frames if not f.filename.startswith(_NOT_THE_PLUGIN)]
-    frame = (own or frames)[-1:]
+    theirs = [f for f in frames if not f.filename.startswith(_NOT_THE_PLUGIN)]
+    own = [f for f in theirs if _in_project(f.filename)]
+    frame = (own or theirs or frames)[-1:]
     where = f" (at {_source(frame[0].filename)}:{frame[0].lineno})" if frame else ""
     message = str(error)
     return f"{type(error).__name__}: {message}{where}" if message else f"{type(error).__name__}{where}"

@@ -80,7 +80,10 @@ def test_an_exception_fails_the_batch_with_its_type_message_and_place():
 
 
 def test_a_file_in_a_component_is_named_as_its_author_knows_it():
-    from sluice_sdk._plugin import _source
+    from sluice_sdk._plugin import _in_project, _source
+
+    assert _in_project("/0/app.py") and not _in_project("/2/slugify/slugify.py")
+    assert not _in_project("/p/.sluice/site-packages/slugify/slugify.py") and _in_project("/p/app.py")
 
     # componentize-py mounts the project at /0, the SDK at /1, packages after them.
     assert _source("/0/app.py") == "app.py"

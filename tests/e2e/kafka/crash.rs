@@ -7,9 +7,10 @@
 //! - At-least-once: nothing is missing and each key's first arrivals are in order; the
 //!   records read again after a kill are counted and reported.
 //! - Exactly-once: a `read_committed` reader finds every record exactly once and each
-//!   key's records in order; each kill lands while the host has records in a transaction
-//!   it has not committed, and a `read_uncommitted` reader shows that kills did interrupt
-//!   transactions (their aborted records are there), so the test did exercise the aborts.
+//!   key's records in order; each kill waits until the host has records in a transaction
+//!   it has not committed (unless the slice is all written first), and a
+//!   `read_uncommitted` reader shows that kills did interrupt transactions (their aborted
+//!   records are there), so the test did exercise the aborts.
 
 use std::time::{Duration, Instant};
 
