@@ -142,3 +142,23 @@ fn a_typescript_reason_names_the_line_of_the_source_not_of_the_bundle() {
         assert!(reason.contains(&format!("Error: kaboom (at process (src/index.ts:{line}:")), "{engine}: {stdout}");
     }
 }
+
+/// A module of an installed package that cannot be imported inside a component is left
+/// out, and named once, on one line, in a warning after the build, which goes on.
+#[test]
+fn a_module_that_cannot_be_bundled_is_named_in_a_warning() {
+    let scratch = Scratch::with_plugins(&[]);
+    let app = "import fake\nimport sluice_sdk as sluice\n\n\nclass Keep(sluice.Plugin):\n    pass\n\n\nTransform = sluice.export(Keep)\n";
+    let project = project(&scratch, "partial", app, &[("requirements.txt", "fake==1.0\n")]);
+    // What pip installed for that list (the build installs nothing when the stamp says it
+    // is there already): a package with a module that fails to import.
+    let site = "partial/.sluice/site-packages";
+    scratch.write(&format!("{site}/.sluice-requirements.txt"), "fake==1.0\n");
+    scratch.write(&format!("{site}/fake/__init__.py"), "");
+    scratch.write(&format!("{site}/fake/broken.py"), "raise RuntimeError('first line\\nsecond line')\n");
+    let output = build(&project);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let warning = "warning: 1 module(s) of the packages in requirements.txt cannot be imported in a component and were left out; a record that needs one fails:\n  fake.broken: RuntimeError: first line second line\n";
+    assert!(stderr.contains(warning), "{stderr}");
+}
