@@ -1,8 +1,27 @@
 //! Run a plugin natively, in unit tests, through the same batch encoding the host uses.
 
+use std::collections::BTreeMap;
+
 use sluice_wire::{BatchWriter, Body, Headers, Outcome, ResultReader};
 
-use crate::{Config, Plugin, process_batch};
+use crate::{Config, Level, Plugin, process_batch};
+
+/// What the plugin logged and recorded during the last [`run`] or [`run_with`] on this
+/// thread, as the host would have received it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Captured {
+    /// Each log line: its level, message and fields.
+    pub logs: Vec<(Level, String, Vec<(String, String)>)>,
+    /// Each counter's total.
+    pub counters: BTreeMap<String, u64>,
+    /// Each gauge's last value.
+    pub gauges: BTreeMap<String, f64>,
+}
+
+/// What the plugin logged and recorded during the last run on this thread.
+pub fn captured() -> Captured {
+    crate::host::native::CAPTURED.with(|c| c.borrow().clone())
+}
 
 /// A record to feed to a plugin under test.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,15 +57,23 @@ impl TestOutput {
 /// What the plugin did with one input record.
 pub type TestOutcome = Result<Vec<TestOutput>, String>;
 
-/// Initializes `P` with `config` and runs it over `records` as one batch.
+/// Initializes `P` with `config` and runs it over `records` as one batch. What it logs and
+/// records, `init` included, is in [`captured`] afterwards.
 pub fn run<P: Plugin>(config: &[(&str, &str)], records: &[TestRecord]) -> Result<Vec<TestOutcome>, String> {
+    crate::host::native::CAPTURED.with(|c| c.take());
     let config = Config::new(config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
     let mut plugin = P::init(&config)?;
-    run_with(&mut plugin, records)
+    run_batch(&mut plugin, records)
 }
 
-/// Runs an initialized plugin over `records` as one batch.
+/// Runs an initialized plugin over `records` as one batch; what it logs and records is in
+/// [`captured`] afterwards.
 pub fn run_with<P: Plugin>(plugin: &mut P, records: &[TestRecord]) -> Result<Vec<TestOutcome>, String> {
+    crate::host::native::CAPTURED.with(|c| c.take());
+    run_batch(plugin, records)
+}
+
+fn run_batch<P: Plugin>(plugin: &mut P, records: &[TestRecord]) -> Result<Vec<TestOutcome>, String> {
     let mut batch = BatchWriter::default();
     batch.begin("test");
     for (offset, r) in records.iter().enumerate() {
@@ -79,4 +106,39 @@ pub fn run_with<P: Plugin>(plugin: &mut P, records: &[TestRecord]) -> Result<Vec
         });
     }
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Output, Record, Reject, counter_add, gauge_set, log};
+
+    struct Counting;
+
+    impl Plugin for Counting {
+        fn init(_: &Config) -> Result<Self, String> {
+            counter_add("started", 1);
+            Ok(Counting)
+        }
+
+        fn process(&mut self, record: &Record<'_>, out: &mut Output<'_>) -> Result<(), Reject> {
+            log(Level::Info, "seen", &[("value", record.value_str()?)]);
+            counter_add("seen", 2);
+            gauge_set("last", 1.5);
+            out.forward();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn what_a_plugin_logs_and_records_is_captured_for_each_run() {
+        run::<Counting>(&[], &[TestRecord::value("a"), TestRecord::value("b")]).unwrap();
+        let seen = captured();
+        assert_eq!(seen.logs.len(), 2);
+        assert_eq!(seen.logs[1], (Level::Info, "seen".to_owned(), vec![("value".to_owned(), "b".to_owned())]));
+        assert_eq!(seen.counters, [("seen".to_owned(), 4), ("started".to_owned(), 1)].into());
+        assert_eq!(seen.gauges, [("last".to_owned(), 1.5)].into());
+        run::<Counting>(&[], &[]).unwrap();
+        assert_eq!(captured().counters, [("started".to_owned(), 1)].into(), "each run starts afresh");
+    }
 }
