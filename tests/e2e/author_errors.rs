@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
+use crate::author_loop::pytest;
 use crate::harness::*;
-use crate::languages::pytest;
 
 /// `plugin new NAME --lang python` with `app.py` (and `extra` files) replaced.
 fn project(scratch: &Scratch, name: &str, app: &str, extra: &[(&str, &str)]) -> PathBuf {

@@ -4,6 +4,7 @@
 mod harness;
 
 mod author_errors;
+mod author_loop;
 mod backpressure;
 mod config_errors;
 mod delivery;
