@@ -190,22 +190,16 @@ impl CompileCache {
 fn open_ours(dir: &Path, name: &str) -> Result<Option<std::fs::File>, String> {
     use std::ffi::CString;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::ffi::OsStrExt;
-    let dir_name = CString::new(dir.as_os_str().as_bytes()).map_err(|_| "its path holds a NUL byte".to_owned())?;
-    // SAFETY: open(2) on a NUL-terminated path that outlives the call; it returns a new
-    // descriptor or -1, and has no other effect on this process's memory.
-    let fd = unsafe {
-        libc::open(dir_name.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    use std::os::unix::fs::OpenOptionsExt;
+    let not_found = |error: std::io::Error, what: &str| match error.kind() {
+        std::io::ErrorKind::NotFound => Ok(None),
+        _ => Err(format!("cannot open {what}: {error}")),
     };
-    if fd < 0 {
-        let error = std::io::Error::last_os_error();
-        return match error.kind() {
-            std::io::ErrorKind::NotFound => Ok(None),
-            _ => Err(format!("cannot open its directory: {error}")),
-        };
-    }
-    // SAFETY: `fd` was just returned by open(2), is valid, and nothing else owns it.
-    let dir_file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let opened = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW).open(dir);
+    let dir_file = match opened {
+        Ok(file) => file,
+        Err(error) => return not_found(error, "its directory"),
+    };
     only_ours(&dir_file, "its directory")?;
     let entry_name = CString::new(name).map_err(|_| "its name holds a NUL byte".to_owned())?;
     // SAFETY: openat(2) relative to the directory descriptor held open above, on a
@@ -214,11 +208,7 @@ fn open_ours(dir: &Path, name: &str) -> Result<Option<std::fs::File>, String> {
         libc::openat(dir_file.as_raw_fd(), entry_name.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
     };
     if fd < 0 {
-        let error = std::io::Error::last_os_error();
-        return match error.kind() {
-            std::io::ErrorKind::NotFound => Ok(None),
-            _ => Err(format!("cannot open it: {error}")),
-        };
+        return not_found(std::io::Error::last_os_error(), "it");
     }
     // SAFETY: `fd` was just returned by openat(2), is valid, and nothing else owns it.
     let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
